@@ -1,0 +1,1 @@
+//! CRC32 checksums of Kraken and Bitfinex books.
