@@ -7,7 +7,10 @@
 pub mod aggregate;
 pub mod bins;
 pub mod book;
+pub mod control;
 pub mod decimal;
 pub mod engine;
+pub mod sim;
+pub mod tui;
 pub mod types;
 pub mod venue;

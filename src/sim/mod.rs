@@ -1,0 +1,1 @@
+//! Loopback exchange simulator: the four venues' protocols served locally, with fault injection.
