@@ -82,7 +82,10 @@ impl Controls {
 
     /// The last write, if any.
     pub fn last_write(&self) -> Option<WriteStatus> {
-        self.last_write.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.last_write
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Record an error for the footer.
@@ -92,7 +95,10 @@ impl Controls {
 
     /// The last error, if any.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Ask everything to stop.

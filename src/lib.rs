@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod bins;
 pub mod book;
+pub mod capture;
 pub mod control;
 pub mod decimal;
 pub mod engine;

@@ -1,0 +1,38 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use depthagg::capture::{CaptureReader, Record};
+
+/// Path of a file in `../shared/fixtures`. When it is missing: under CI (`CI` set) the test fails;
+/// elsewhere it is skipped with a note on stderr (returns `None`).
+pub fn fixture(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "fixture {} is missing (CI is set, so this is a failure, not a skip)",
+            path.display()
+        );
+    }
+    eprintln!("skipping: fixture {} is missing", path.display());
+    None
+}
+
+/// Every record of a capture fixture (panics with the file and line on a bad one).
+pub fn records(path: &std::path::Path) -> Vec<Record> {
+    CaptureReader::open(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Record time (Unix seconds) as Unix milliseconds.
+pub fn ms(ts: f64) -> i64 {
+    (ts * 1000.0).round() as i64
+}
