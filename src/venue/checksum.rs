@@ -1,1 +1,90 @@
-//! CRC32 checksums of Kraken and Bitfinex books.
+//! CRC32 book checksums of Kraken (v1 and v2) and Bitfinex, computed from the exchange's own
+//! number text (protocols.md §3.4, §4.4). Both the client codecs and the simulator use these.
+
+use crate::book::Book;
+use crate::types::Side;
+
+/// Kraken's checksum (protocols.md §3.4): the top 10 asks (lowest first) then the top 10 bids
+/// (highest first); for each level the price then the quantity written at the instrument's
+/// precision (`price_dp`, `qty_dp` decimals), with the decimal point removed and then the leading
+/// zeros removed; CRC32 (IEEE) of the concatenation, compared unsigned.
+pub fn kraken(book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
+    let mut text = String::with_capacity(512);
+    let mut field = String::with_capacity(32);
+    for side in [Side::Ask, Side::Bid] {
+        for level in book.levels(side).take(10) {
+            for (value, dp) in [(level.price, price_dp), (level.qty, qty_dp)] {
+                field.clear();
+                value.write_fixed(dp, &mut field);
+                let digits = field.trim_start_matches('-').replace('.', "");
+                text.push_str(digits.trim_start_matches('0'));
+            }
+        }
+    }
+    crc32fast::hash(text.as_bytes())
+}
+
+/// Bitfinex's checksum (protocols.md §4.4): the top 25 bids and asks interleaved as
+/// `bid.price:bid.amount:ask.price:ask.amount` (ask amounts negative, as on the wire), joined with
+/// `:`, numbers in JavaScript's text form (the exchange's own tokens, such as `7e-7`); CRC32
+/// (IEEE). Returned as the signed value Bitfinex sends. A side with fewer than 25 levels simply
+/// contributes fewer items (the official Go client does the same).
+pub fn bitfinex(book: &Book) -> i32 {
+    let bids: Vec<_> = book.levels(Side::Bid).take(25).collect();
+    let asks: Vec<_> = book.levels(Side::Ask).take(25).collect();
+    let mut parts: Vec<String> = Vec::with_capacity(100);
+    for i in 0..25 {
+        if let Some(b) = bids.get(i) {
+            parts.push(b.price.to_js_string());
+            parts.push(b.qty.to_js_string());
+        }
+        if let Some(a) = asks.get(i) {
+            parts.push(a.price.to_js_string());
+            parts.push(crate::decimal::Dec::ZERO.saturating_sub(a.qty).to_js_string());
+        }
+    }
+    crc32fast::hash(parts.join(":").as_bytes()) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decimal::Dec;
+
+    fn d(s: &str) -> Dec {
+        Dec::parse(s).expect("valid decimal")
+    }
+
+    #[test]
+    fn kraken_v2_documented_example() {
+        // protocols.md §7, BTC/USD, precision 1/8.
+        let asks = "45285.2/0.00100000 45286.4/1.54571953 45286.6/1.54571109 45289.6/1.54560911 \
+                    45290.2/0.15890660 45291.8/1.54553491 45294.7/0.04454749 45296.1/0.35380000 \
+                    45297.5/0.09945542 45299.5/0.18772827";
+        let bids = "45283.5/0.10000000 45283.4/1.54582015 45282.1/0.10000000 45281.0/0.10000000 \
+                    45280.3/1.54592586 45279.0/0.07990000 45277.6/0.03310103 45277.5/0.30000000 \
+                    45277.3/1.54602737 45276.6/0.15445238";
+        let parse = |s: &str| -> Vec<(Dec, Dec)> {
+            s.split_whitespace()
+                .map(|l| {
+                    let (p, q) = l.split_once('/').expect("price/qty");
+                    (d(p), d(q))
+                })
+                .collect()
+        };
+        let mut book = Book::new();
+        book.replace(parse(bids), parse(asks));
+        assert_eq!(kraken(&book, 1, 8), 3310070434);
+    }
+
+    #[test]
+    fn bitfinex_node_models_example() {
+        // protocols.md §7: '6000:1:6100:-3:5900:2:6200:-4' → 1756193398.
+        let mut book = Book::new();
+        book.replace(
+            [(d("6000"), d("1")), (d("5900"), d("2"))],
+            [(d("6100"), d("3")), (d("6200"), d("4"))],
+        );
+        assert_eq!(bitfinex(&book), 1756193398);
+    }
+}
