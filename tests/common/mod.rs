@@ -14,7 +14,10 @@ pub fn fixture(name: &str) -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    if std::env::var_os("CI").is_some() {
+    // GitHub-hosted CI has no ../shared (third-party data is not copied into the repository); its
+    // workflow opts out explicitly with DEPTHAGG_FIXTURES_OPTIONAL=1.
+    if std::env::var_os("CI").is_some() && std::env::var_os("DEPTHAGG_FIXTURES_OPTIONAL").is_none()
+    {
         panic!(
             "fixture {} is missing (CI is set, so this is a failure, not a skip)",
             path.display()
