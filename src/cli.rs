@@ -66,11 +66,23 @@ pub struct RunArgs {
     pub config: Option<PathBuf>,
 
     /// Bin size in USD, a positive decimal such as 10, 0.5 or 25. [default: 10]
-    #[arg(long, env = "DEPTHAGG_BIN_SIZE", value_name = "USD", global = true)]
+    #[arg(
+        long,
+        env = "DEPTHAGG_BIN_SIZE",
+        allow_hyphen_values = true,
+        value_name = "USD",
+        global = true
+    )]
     pub bin_size: Option<String>,
 
     /// Seconds between CSV snapshots, a positive whole number. [default: 30]
-    #[arg(long, env = "DEPTHAGG_INTERVAL", value_name = "SECS", global = true)]
+    #[arg(
+        long,
+        env = "DEPTHAGG_INTERVAL",
+        allow_hyphen_values = true,
+        value_name = "SECS",
+        global = true
+    )]
     pub interval: Option<String>,
 
     /// CSV output path; the sidecar goes beside it as <stem>.meta.json. The directory must exist.
@@ -94,11 +106,23 @@ pub struct RunArgs {
 
     /// Window around the consolidated mid: a percentage above 0 and up to 100 (e.g. 2 or 0.5), or
     /// "all" for every level the venues hold. [default: 2]
-    #[arg(long, env = "DEPTHAGG_WINDOW", value_name = "PCT|all", global = true)]
+    #[arg(
+        long,
+        env = "DEPTHAGG_WINDOW",
+        allow_hyphen_values = true,
+        value_name = "PCT|all",
+        global = true
+    )]
     pub window: Option<String>,
 
     /// Decimals of buy_qty and sell_qty in the CSV, 0 to 12. [default: 4]
-    #[arg(long, env = "DEPTHAGG_QTY_DECIMALS", value_name = "N", global = true)]
+    #[arg(
+        long,
+        env = "DEPTHAGG_QTY_DECIMALS",
+        allow_hyphen_values = true,
+        value_name = "N",
+        global = true
+    )]
     pub qty_decimals: Option<String>,
 
     /// Run without the dashboard (implied when stdout is not a terminal).
@@ -114,6 +138,7 @@ pub struct RunArgs {
     #[arg(
         long,
         env = "DEPTHAGG_SYNC_TIMEOUT",
+        allow_hyphen_values = true,
         value_name = "SECS",
         global = true
     )]
@@ -121,11 +146,18 @@ pub struct RunArgs {
 
     /// With --once: the fewest venues that must contribute for the snapshot to be written.
     /// [default: 1]
-    #[arg(long, env = "DEPTHAGG_MIN_VENUES", value_name = "N", global = true)]
+    #[arg(
+        long,
+        env = "DEPTHAGG_MIN_VENUES",
+        allow_hyphen_values = true,
+        value_name = "N",
+        global = true
+    )]
     pub min_venues: Option<String>,
 
-    /// Write logs to this file (the dashboard never prints logs over the screen; headless logs go
-    /// to stderr as well).
+    /// Write logs to this file. Without it, headless runs log to stderr and the dashboard logs
+    /// nothing (it never prints over the screen; its footer shows the last error). Level:
+    /// DEPTHAGG_LOG_LEVEL (default info).
     #[arg(long, env = "DEPTHAGG_LOG", value_name = "FILE", global = true)]
     pub log: Option<PathBuf>,
 
