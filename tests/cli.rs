@@ -41,7 +41,8 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     )
     .expect("write");
     std::fs::write(dir.path().join("broken.toml"), "bin-size = = 3\n").expect("write");
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             &["--headless", "--bin-size", "0"],
             &[],
