@@ -190,7 +190,7 @@ pub enum CaptureError {
 /// Reads a capture record by record.
 pub struct CaptureReader {
     path: PathBuf,
-    lines: std::io::Lines<BufReader<File>>,
+    lines: Box<dyn Iterator<Item = std::io::Result<String>> + Send>,
     line_no: usize,
     header: Header,
     last_ts: f64,
@@ -203,7 +203,16 @@ impl CaptureReader {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut lines = BufReader::with_capacity(1 << 20, file).lines();
+        CaptureReader::from_reader(BufReader::with_capacity(1 << 20, file), path)
+    }
+
+    /// Read a capture from any buffered reader; `path` names it in errors.
+    pub fn from_reader<R: BufRead + Send + 'static>(
+        reader: R,
+        path: &Path,
+    ) -> Result<CaptureReader, CaptureError> {
+        let mut lines: Box<dyn Iterator<Item = std::io::Result<String>> + Send> =
+            Box::new(reader.lines());
         let err = |line: usize, message: String| CaptureError::Line {
             path: path.to_path_buf(),
             line,
@@ -265,9 +274,16 @@ impl CaptureReader {
                 return Ok(None);
             };
             self.line_no += 1;
-            let line = line.map_err(|source| CaptureError::Io {
-                path: self.path.clone(),
-                source,
+            let line = line.map_err(|source| match source.kind() {
+                std::io::ErrorKind::InvalidData => CaptureError::Line {
+                    path: self.path.clone(),
+                    line: self.line_no,
+                    message: "not UTF-8 text".into(),
+                },
+                _ => CaptureError::Io {
+                    path: self.path.clone(),
+                    source,
+                },
             })?;
             if line.trim().is_empty() {
                 continue;
@@ -372,6 +388,12 @@ mod tests {
             e.contains(&format!("{}:2: not a capture record", f.path().display())),
             "{e}"
         );
+
+        let mut f = write_file(&format!("{HEADER}\n"));
+        f.write_all(b"{\"t\":\"recv\xff\"}\n").expect("write");
+        let mut r = CaptureReader::open(f.path()).expect("opens");
+        let e = r.next_record().expect_err("bad bytes").to_string();
+        assert!(e.ends_with(":2: not UTF-8 text"), "{e}");
 
         let f = write_file("hello\n");
         let e = CaptureReader::open(f.path())
