@@ -193,6 +193,7 @@ pub struct CaptureReader {
     lines: Box<dyn Iterator<Item = std::io::Result<String>> + Send>,
     line_no: usize,
     header: Header,
+    venues: Vec<String>,
     last_ts: f64,
 }
 
@@ -242,8 +243,14 @@ impl CaptureReader {
                 ),
             ));
         }
-        header.venue_protocols().map_err(|m| err(1, m))?;
+        let venues = header
+            .venue_protocols()
+            .map_err(|m| err(1, m))?
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
         Ok(CaptureReader {
+            venues,
             path: path.to_path_buf(),
             lines,
             line_no: 1,
@@ -302,6 +309,18 @@ impl CaptureReader {
                     line: self.line_no,
                     message: "a second header record".into(),
                 });
+            }
+            if let Some(venue) = rec.venue() {
+                if !self.venues.iter().any(|v| v == venue) {
+                    return Err(CaptureError::Line {
+                        path: self.path.clone(),
+                        line: self.line_no,
+                        message: format!(
+                            "record for venue {venue:?}, which the header does not list (it lists: {})",
+                            self.venues.join(", ")
+                        ),
+                    });
+                }
             }
             if let Some(ts) = rec.ts() {
                 if ts < self.last_ts {
@@ -394,6 +413,17 @@ mod tests {
         let mut r = CaptureReader::open(f.path()).expect("opens");
         let e = r.next_record().expect_err("bad bytes").to_string();
         assert!(e.ends_with(":2: not UTF-8 text"), "{e}");
+
+        let f = write_file(&format!(
+            "{HEADER}\n{}\n",
+            r#"{"t":"recv","venue":"binance","ts":2.0,"conn":"1","data":"{}"}"#
+        ));
+        let mut r = CaptureReader::open(f.path()).expect("opens");
+        let e = r.next_record().expect_err("wrong venue").to_string();
+        assert!(
+            e.ends_with(":2: record for venue \"binance\", which the header does not list (it lists: kraken)"),
+            "{e}"
+        );
 
         let f = write_file("hello\n");
         let e = CaptureReader::open(f.path())

@@ -136,6 +136,10 @@ async fn replay(args: ReplayArgs, cfg: Config, explicit_out: bool) -> color_eyre
             return Ok(exit::BAD_INPUT);
         }
     };
+    if let Err(e) = depthagg::replay::validate(&args.file) {
+        eprintln!("error: {e}");
+        return Ok(exit::BAD_INPUT);
+    }
     let mut agg = cfg.agg.clone();
     for (i, en) in agg.enabled.iter_mut().enumerate() {
         *en = plan.venues.iter().any(|s| s.venue().index() == i);

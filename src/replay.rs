@@ -202,6 +202,17 @@ impl Replayer {
     }
 }
 
+/// Read a whole capture once, so that a bad line is reported before anything is replayed.
+/// Returns the number of records.
+pub fn validate(file: &Path) -> Result<u64, CaptureError> {
+    let mut n = 0;
+    for rec in CaptureReader::open(file)? {
+        rec?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// The `symbol=` query parameter of a URL, if any.
 fn url_symbol(url: &str) -> Option<&str> {
     let query = url.split_once('?')?.1;
