@@ -97,6 +97,8 @@ pub struct FeedOptions {
     pub max_connection_age: Duration,
     /// Timeout of a REST request.
     pub http_timeout: Duration,
+    /// How often the staleness watchdog runs.
+    pub watchdog_tick: Duration,
     /// Record all traffic here.
     pub recorder: Option<Recorder>,
     /// Frame arrival → applied-in-view latency, when measured (load runs).
@@ -112,6 +114,7 @@ impl Default for FeedOptions {
             max_message_bytes: 64 << 20,
             max_connection_age: Duration::from_secs(23 * 3600),
             http_timeout: Duration::from_secs(15),
+            watchdog_tick: Duration::from_secs(1),
             recorder: None,
             latency: None,
         }
@@ -241,7 +244,7 @@ async fn connect_and_run(
     let (fetch_tx, mut fetch_rx) = mpsc::channel::<(u16, String, String)>(MAX_PENDING_FETCHES);
     let mut fetches: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let opened_at = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(opts.watchdog_tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let mut pending: Vec<Action> = engine.on_open(now_ms()).to_vec();
