@@ -838,7 +838,12 @@ fn rfc3339_millis(s: &str) -> Option<Millis> {
         if !frac.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        for (i, c) in frac.bytes().chain(std::iter::repeat(b'0')).take(3).enumerate() {
+        for (i, c) in frac
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(3)
+            .enumerate()
+        {
             millis += i64::from(c - b'0') * [100, 10, 1][i];
         }
     } else if b.len() != 20 {
@@ -864,7 +869,12 @@ fn unix_text_millis(s: &str) -> Option<Millis> {
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
     let secs: i64 = secs.parse().ok()?;
     let mut millis = 0;
-    for (i, c) in frac.bytes().chain(std::iter::repeat(b'0')).take(3).enumerate() {
+    for (i, c) in frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .enumerate()
+    {
         if !c.is_ascii_digit() {
             return None;
         }
