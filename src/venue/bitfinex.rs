@@ -16,17 +16,17 @@
 //! - Info 20051 (server restart): reconnect. 20060 (maintenance): down, ignore the book until
 //!   20061 (maintenance over), then unsubscribe and subscribe again.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::book::Book;
 use crate::decimal::Dec;
 use crate::types::Side;
+use crate::venue::wire::{RawArray, Text, for_each, json_string};
 use crate::venue::{
     Action, Codec, CodecError, Event, FeedState, Millis, Output, Protocol, VenueSpec, checksum,
 };
@@ -223,6 +223,7 @@ impl BitfinexCodec {
     }
 
     fn on_channel(&mut self, text: &str, out: &mut Output) -> Result<(), CodecError> {
+        const WHAT: &str = "bitfinex channel frame";
         // Frames of other channels on the connection only matter for their sequence number:
         // read the channel id and the last number without parsing the frame.
         if let (Some(chan), Some(ours)) = (leading_chan(text), self.chan_id)
@@ -238,38 +239,36 @@ impl BitfinexCodec {
             }
             return Ok(());
         }
-        let frame: BfxFrame = serde_json::from_str(text)?;
-        let mut n = frame.len;
+        let frame: RawArray<5> = serde_json::from_str(text)?;
+        let mut n = frame.len();
         if self.seq_all {
             if n < 3 {
                 return Err(CodecError::malformed("bitfinex frame without sequence"));
             }
             n -= 1;
-            let seq: u64 = frame.item(n)?.get().parse().map_err(|_| {
-                CodecError::malformed(format!(
-                    "bitfinex sequence {}",
-                    frame.item(n).map_or("", |r| r.get())
-                ))
-            })?;
+            let raw_seq = frame.item(n, WHAT)?.get();
+            let seq: u64 = raw_seq
+                .parse()
+                .map_err(|_| CodecError::malformed(format!("bitfinex sequence {raw_seq}")))?;
             if !self.check_seq(seq, out) {
                 return Ok(());
             }
         }
         let chan: u64 = frame
-            .item(0)?
+            .item(0, WHAT)?
             .get()
             .parse()
             .map_err(|_| CodecError::malformed("bitfinex channel id is not an integer"))?;
         if Some(chan) != self.chan_id || self.paused || n < 2 {
             return Ok(());
         }
-        let body = frame.item(1)?.get();
+        let body = frame.item(1, WHAT)?.get();
         match body.as_bytes().first() {
             Some(b'"') => match body {
                 r#""hb""# => out.events.push(Event::Heartbeat),
                 r#""cs""# if !self.awaiting_snapshot => {
                     let cs: i32 =
-                        frame.item(2)?.get().parse().map_err(|_| {
+                        frame.item(2, WHAT)?.get().parse().map_err(|_| {
                             CodecError::malformed("bitfinex checksum is not an i32")
                         })?;
                     out.events.push(Event::Checksum {
@@ -283,13 +282,13 @@ impl BitfinexCodec {
                 let rest = body[1..].trim_start();
                 let list = rest.starts_with('[') || rest.starts_with(']');
                 if list && self.awaiting_snapshot {
-                    self.on_snapshot(frame.item(1)?, out)?;
+                    self.on_snapshot(frame.item(1, WHAT)?, out)?;
                 } else if self.awaiting_snapshot {
-                    // An update before the snapshot: cannot be, Bitfinex sends the snapshot
-                    // first; nothing to apply it to.
+                    // An update with no snapshot to apply it to (Bitfinex sends the snapshot
+                    // first, so this only follows a lost frame, which SEQ_ALL or cs reports).
                 } else if list {
                     // BULK_UPDATES: a list of entries after the snapshot.
-                    for_each_entry(frame.item(1)?, |e| self.push_update(e, out))?;
+                    for_each::<BfxEntry, _>(frame.item(1, WHAT)?, |e| self.push_update(e, out))?;
                     out.events.push(Event::Truncate { depth: self.len });
                 } else {
                     let entry: BfxEntry = serde_json::from_str(body)?;
@@ -304,7 +303,7 @@ impl BitfinexCodec {
 
     fn on_snapshot(&mut self, raw: &RawValue, out: &mut Output) -> Result<(), CodecError> {
         let (mut bids, mut asks) = (Vec::new(), Vec::new());
-        for_each_entry(raw, |e| {
+        for_each::<BfxEntry, _>(raw, |e| {
             let price = Dec::parse(e.price.get())?;
             let amount = Dec::parse(e.amount.get())?;
             if Dec::parse(e.count.get())?.is_zero() {
@@ -444,58 +443,6 @@ struct Platform {
     status: i64,
 }
 
-/// A JSON string, borrowed from the frame unless it holds escapes.
-#[derive(Deserialize)]
-struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
-}
-
-/// A channel frame `[chanId, body, …]`, elements kept as raw JSON.
-struct BfxFrame<'a> {
-    items: [Option<&'a RawValue>; 5],
-    len: usize,
-}
-
-impl<'a> BfxFrame<'a> {
-    fn item(&self, i: usize) -> Result<&'a RawValue, CodecError> {
-        self.items
-            .get(i)
-            .copied()
-            .flatten()
-            .ok_or_else(|| CodecError::malformed("bitfinex frame element missing"))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for BfxFrame<'a> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct FrameVisitor<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for FrameVisitor<'a> {
-            type Value = BfxFrame<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a bitfinex channel array of at most 5 elements")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BfxFrame<'a>, A::Error> {
-                let mut frame = BfxFrame {
-                    items: [None; 5],
-                    len: 0,
-                };
-                while let Some(item) = seq.next_element::<&'de RawValue>()? {
-                    let slot = frame
-                        .items
-                        .get_mut(frame.len)
-                        .ok_or_else(|| de::Error::custom("bitfinex frame too long"))?;
-                    *slot = Some(item);
-                    frame.len += 1;
-                }
-                Ok(frame)
-            }
-        }
-        d.deserialize_seq(FrameVisitor(PhantomData))
-    }
-}
-
 /// A P0 book entry `[price, count, amount]`, numbers as their raw JSON tokens.
 struct BfxEntry<'a> {
     price: &'a RawValue,
@@ -526,59 +473,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for BfxEntry<'a> {
             }
         }
         d.deserialize_seq(EntryVisitor(PhantomData))
-    }
-}
-
-/// Call `f` on every entry of a JSON array of book entries without collecting them.
-fn for_each_entry<'a, F>(raw: &'a RawValue, f: F) -> Result<(), CodecError>
-where
-    F: FnMut(BfxEntry<'a>) -> Result<(), CodecError>,
-{
-    let mut failure = None;
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    let res = EachEntry {
-        f,
-        failure: &mut failure,
-    }
-    .deserialize(&mut de);
-    match failure {
-        Some(e) => Err(e),
-        None => res.map_err(CodecError::from),
-    }
-}
-
-struct EachEntry<'e, F> {
-    f: F,
-    failure: &'e mut Option<CodecError>,
-}
-
-impl<'de, F> DeserializeSeed<'de> for EachEntry<'_, F>
-where
-    F: FnMut(BfxEntry<'de>) -> Result<(), CodecError>,
-{
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de, F> Visitor<'de> for EachEntry<'_, F>
-where
-    F: FnMut(BfxEntry<'de>) -> Result<(), CodecError>,
-{
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of book entries")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(entry) = seq.next_element::<BfxEntry<'de>>()? {
-            if let Err(e) = (self.f)(entry) {
-                let text = e.to_string();
-                *self.failure = Some(e);
-                return Err(de::Error::custom(text));
-            }
-        }
-        Ok(())
     }
 }
 

@@ -17,17 +17,17 @@
 //!   (BTC/USD: price 1, qty 8 decimals). v1 sends strings with fixed decimals per pair; the codec
 //!   learns those decimals from the strings and formats the checksum text at them.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::book::Book;
 use crate::decimal::Dec;
 use crate::types::Side;
+use crate::venue::wire::{RawArray, Text, for_each, json_string};
 use crate::venue::{
     Codec, CodecError, Event, FeedState, Millis, Output, Protocol, VenueSpec, checksum,
 };
@@ -474,13 +474,14 @@ impl V1Codec {
     }
 
     fn on_channel(&mut self, text: &str, out: &mut Output) -> Result<(), CodecError> {
-        let frame: V1Frame = serde_json::from_str(text)?;
-        let n = frame.len;
+        const WHAT: &str = "kraken v1 channel frame";
+        let frame: RawArray<5> = serde_json::from_str(text)?;
+        let n = frame.len();
         if n < 4 {
             return Err(CodecError::malformed("kraken v1 channel frame too short"));
         }
-        let name: Text = serde_json::from_str(frame.item(n - 2)?.get())?;
-        let pair: Text = serde_json::from_str(frame.item(n - 1)?.get())?;
+        let name: Text = serde_json::from_str(frame.item(n - 2, WHAT)?.get())?;
+        let pair: Text = serde_json::from_str(frame.item(n - 1, WHAT)?.get())?;
         let Some(depth_text) = name.0.strip_prefix("book-") else {
             return Ok(());
         };
@@ -490,7 +491,9 @@ impl V1Codec {
         let depth = depth_text.parse().unwrap_or(self.depth);
         let mut dicts = [None, None];
         for (slot, i) in dicts.iter_mut().zip(1..n - 2) {
-            *slot = Some(serde_json::from_str::<V1BookDict>(frame.item(i)?.get())?);
+            *slot = Some(serde_json::from_str::<V1BookDict>(
+                frame.item(i, WHAT)?.get(),
+            )?);
         }
         let snapshot = dicts
             .iter()
@@ -654,50 +657,6 @@ struct V1BookDict<'a> {
     checksum: Option<&'a str>,
 }
 
-/// A v1 channel frame `[chanId, dict, (dict,) channelName, pair]`, elements kept as raw JSON.
-struct V1Frame<'a> {
-    items: [Option<&'a RawValue>; 5],
-    len: usize,
-}
-
-impl<'a> V1Frame<'a> {
-    fn item(&self, i: usize) -> Result<&'a RawValue, CodecError> {
-        self.items
-            .get(i)
-            .copied()
-            .flatten()
-            .ok_or_else(|| CodecError::malformed("kraken v1 frame element missing"))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for V1Frame<'a> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct FrameVisitor<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for FrameVisitor<'a> {
-            type Value = V1Frame<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a kraken v1 channel array of at most 5 elements")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<V1Frame<'a>, A::Error> {
-                let mut frame = V1Frame {
-                    items: [None; 5],
-                    len: 0,
-                };
-                while let Some(item) = seq.next_element::<&'de RawValue>()? {
-                    let slot = frame
-                        .items
-                        .get_mut(frame.len)
-                        .ok_or_else(|| de::Error::custom("kraken v1 frame too long"))?;
-                    *slot = Some(item);
-                    frame.len += 1;
-                }
-                Ok(frame)
-            }
-        }
-        d.deserialize_seq(FrameVisitor(PhantomData))
-    }
-}
-
 /// A v1 level `["price","qty","timestamp"(,"r")]`: strings with the pair's fixed decimals. The
 /// `"r"` flag marks a republished level; it is applied like any other.
 struct V1Level<'a> {
@@ -734,79 +693,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for V1Level<'a> {
 // Shared by both versions
 // ---------------------------------------------------------------------------------------------
 
-/// A JSON string, borrowed from the frame unless it holds escapes.
-#[derive(Deserialize)]
-struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-
 fn error_text(text: Option<&Text<'_>>, fallback: &str) -> String {
     text.map_or_else(|| fallback.to_string(), |t| t.0.to_string())
-}
-
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
 
 /// Decimals written after the point of a decimal string (`"0.00100000"` → 8).
 fn decimals(s: &str) -> u32 {
     s.find('.').map_or(0, |i| (s.len() - i - 1) as u32)
-}
-
-/// Call `f` on every element of a JSON array without collecting them.
-fn for_each<'a, T, F>(raw: &'a RawValue, f: F) -> Result<(), CodecError>
-where
-    T: Deserialize<'a>,
-    F: FnMut(T) -> Result<(), CodecError>,
-{
-    let mut failure = None;
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    let seed = EachElement {
-        f,
-        failure: &mut failure,
-        _t: PhantomData,
-    };
-    let res = seed.deserialize(&mut de);
-    match failure {
-        Some(e) => Err(e),
-        None => res.map_err(CodecError::from),
-    }
-}
-
-struct EachElement<'e, T, F> {
-    f: F,
-    failure: &'e mut Option<CodecError>,
-    _t: PhantomData<T>,
-}
-
-impl<'de, T, F> DeserializeSeed<'de> for EachElement<'_, T, F>
-where
-    T: Deserialize<'de>,
-    F: FnMut(T) -> Result<(), CodecError>,
-{
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de, T, F> Visitor<'de> for EachElement<'_, T, F>
-where
-    T: Deserialize<'de>,
-    F: FnMut(T) -> Result<(), CodecError>,
-{
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<T>()? {
-            if let Err(e) = (self.f)(item) {
-                let text = e.to_string();
-                *self.failure = Some(e);
-                return Err(de::Error::custom(text));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Unix milliseconds of a Kraken v2 time stamp `2023-10-06T17:35:55.440295Z` (UTC only).
