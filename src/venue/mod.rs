@@ -11,6 +11,7 @@ pub mod bitfinex;
 pub mod checksum;
 pub mod coinbase;
 pub mod kraken;
+mod wire;
 
 use std::fmt;
 use std::str::FromStr;

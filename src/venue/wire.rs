@@ -1,0 +1,161 @@
+//! JSON decoding pieces the array-framed codecs (Kraken, Bitfinex) share: borrowed strings, raw
+//! array elements, and a walk over an array's elements that collects nothing. Numbers stay raw
+//! JSON tokens (`&RawValue`) so prices are parsed exactly from the exchange's text.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::venue::CodecError;
+
+/// A JSON string, borrowed from the frame unless it holds escapes.
+#[derive(Deserialize)]
+pub(crate) struct Text<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
+
+/// `s` as a JSON string literal, quotes included.
+pub(crate) fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// A JSON array of at most `N` elements, each kept as its raw JSON text.
+pub(crate) struct RawArray<'a, const N: usize> {
+    items: [Option<&'a RawValue>; N],
+    len: usize,
+}
+
+impl<'a, const N: usize> RawArray<'a, N> {
+    /// Number of elements.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Element `i`, or a malformed-frame error naming `what` when there is none.
+    pub(crate) fn item(&self, i: usize, what: &str) -> Result<&'a RawValue, CodecError> {
+        self.items
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| CodecError::malformed(format!("{what}: element {i} missing")))
+    }
+}
+
+impl<'de: 'a, 'a, const N: usize> Deserialize<'de> for RawArray<'a, N> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ArrayVisitor<'a, const N: usize>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a, const N: usize> Visitor<'de> for ArrayVisitor<'a, N> {
+            type Value = RawArray<'a, N>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "an array of at most {N} elements")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut array = RawArray {
+                    items: [None; N],
+                    len: 0,
+                };
+                while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                    let slot = array
+                        .items
+                        .get_mut(array.len)
+                        .ok_or_else(|| de::Error::invalid_length(N + 1, &self))?;
+                    *slot = Some(item);
+                    array.len += 1;
+                }
+                Ok(array)
+            }
+        }
+        d.deserialize_seq(ArrayVisitor(PhantomData))
+    }
+}
+
+/// Call `f` on every element of the JSON array `raw`, in order, without collecting them. The
+/// first error `f` returns stops the walk and is returned as is.
+pub(crate) fn for_each<'a, T, F>(raw: &'a RawValue, f: F) -> Result<(), CodecError>
+where
+    T: Deserialize<'a>,
+    F: FnMut(T) -> Result<(), CodecError>,
+{
+    let mut failure = None;
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let res = EachElement {
+        f,
+        failure: &mut failure,
+        _t: PhantomData,
+    }
+    .deserialize(&mut de);
+    match failure {
+        Some(e) => Err(e),
+        None => res.map_err(CodecError::from),
+    }
+}
+
+struct EachElement<'e, T, F> {
+    f: F,
+    failure: &'e mut Option<CodecError>,
+    _t: PhantomData<T>,
+}
+
+impl<'de, T, F> DeserializeSeed<'de> for EachElement<'_, T, F>
+where
+    T: Deserialize<'de>,
+    F: FnMut(T) -> Result<(), CodecError>,
+{
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T, F> Visitor<'de> for EachElement<'_, T, F>
+where
+    T: Deserialize<'de>,
+    F: FnMut(T) -> Result<(), CodecError>,
+{
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<T>()? {
+            if let Err(e) = (self.f)(item) {
+                let text = e.to_string();
+                *self.failure = Some(e);
+                return Err(de::Error::custom(text));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_array_keeps_tokens_and_refuses_extra_elements() {
+        let a: RawArray<3> = serde_json::from_str(r#"[1, 7e-7 ,"x"]"#).expect("array");
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.item(1, "t").expect("item").get(), "7e-7");
+        assert!(a.item(3, "t").is_err());
+        assert!(serde_json::from_str::<RawArray<2>>("[1,2,3]").is_err());
+    }
+
+    #[test]
+    fn for_each_walks_in_order_and_stops_at_the_first_error() {
+        let raw: &RawValue = serde_json::from_str("[1,2,3,4]").expect("raw");
+        let mut seen = Vec::new();
+        let res = for_each::<u32, _>(raw, |n| {
+            seen.push(n);
+            if n == 3 {
+                Err(CodecError::malformed("three"))
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(res, Err(CodecError::malformed("three")));
+        assert_eq!(seen, [1, 2, 3]);
+    }
+}
