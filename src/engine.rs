@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::book::{Book, Coverage};
+use crate::decimal::Dec;
 use crate::types::{Side, Venue};
 use crate::venue::{Action, Codec, Event, FeedState, Millis, Output, Protocol};
 
@@ -411,10 +412,24 @@ impl Engine {
             for ev in &events {
                 match ev {
                     Event::Snapshot { bids, asks } => {
+                        if let Some(&(price, qty)) = bids
+                            .iter()
+                            .chain(asks.iter())
+                            .find(|(p, q)| !is_valid_level(*p, *q))
+                        {
+                            st.counters.malformed += 1;
+                            failure = Some(format!("invalid level (price {price}, qty {qty})"));
+                            break;
+                        }
                         st.book.replace(bids.iter().copied(), asks.iter().copied());
                         changed = true;
                     }
                     Event::Set { side, price, qty } => {
+                        if !is_valid_level(*price, *qty) {
+                            st.counters.malformed += 1;
+                            failure = Some(format!("invalid level (price {price}, qty {qty})"));
+                            break;
+                        }
                         st.book.set(*side, *price, *qty);
                         changed = true;
                     }
@@ -480,6 +495,13 @@ impl Engine {
             self.resync(&reason, now);
         }
     }
+}
+
+/// A level any exchange could send: a positive price and a quantity that is not negative. A
+/// codec reads whatever number the frame holds; a negative or zero price (a corrupted frame) would
+/// otherwise land deep in the book, where no checksum looks.
+fn is_valid_level(price: Dec, qty: Dec) -> bool {
+    !price.is_negative() && !price.is_zero() && !qty.is_negative()
 }
 
 fn set_state(st: &mut VenueState, state: FeedState, reason: String, now: Millis) {

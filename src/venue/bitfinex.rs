@@ -306,7 +306,7 @@ impl BitfinexCodec {
         for_each::<BfxEntry, _>(raw, |e| {
             let price = Dec::parse(e.price.get())?;
             let amount = Dec::parse(e.amount.get())?;
-            if Dec::parse(e.count.get())?.is_zero() {
+            if parse_count(e.count)?.is_zero() {
                 return Ok(());
             }
             match side_of(amount)? {
@@ -326,7 +326,7 @@ impl BitfinexCodec {
         let price = Dec::parse(e.price.get())?;
         let amount = Dec::parse(e.amount.get())?;
         let side = side_of(amount)?;
-        let qty = if Dec::parse(e.count.get())?.is_zero() {
+        let qty = if parse_count(e.count)?.is_zero() {
             Dec::ZERO
         } else {
             amount.abs()
@@ -384,6 +384,18 @@ impl Codec for BitfinexCodec {
     }
 }
 
+/// The number of orders at a level. Only zero matters (it deletes the level), but a negative
+/// count is a corrupted entry: read as "not zero" it would turn a deletion into a level.
+fn parse_count(raw: &RawValue) -> Result<Dec, CodecError> {
+    let count = Dec::parse(raw.get())?;
+    if count.is_negative() {
+        return Err(CodecError::malformed(format!(
+            "bitfinex book entry with count {count}"
+        )));
+    }
+    Ok(count)
+}
+
 fn side_of(amount: Dec) -> Result<Side, CodecError> {
     if amount.is_negative() {
         Ok(Side::Ask)
@@ -398,14 +410,22 @@ fn side_of(amount: Dec) -> Result<Side, CodecError> {
 fn leading_chan(text: &str) -> Option<u64> {
     let rest = text.trim_start().strip_prefix('[')?.trim_start();
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    // Only a well-formed `[123,` names a channel: a frame of ours that is corrupted after its
+    // first digits must not pass for another channel's frame and be skipped unparsed.
+    if !rest[end..].trim_start().starts_with(',') {
+        return None;
+    }
     rest[..end].parse().ok()
 }
 
 /// The last element of a frame `…,19]` when it is an unsigned integer, read from the end.
 fn trailing_u64(text: &str) -> Option<u64> {
     let body = text.trim_end().strip_suffix(']')?.trim_end();
+    // By bytes: the byte after the last non-digit is a char boundary (only ASCII digits follow),
+    // whereas one past a non-ASCII char's first byte is not.
     let start = body
-        .rfind(|c: char| !c.is_ascii_digit())
+        .bytes()
+        .rposition(|b| !b.is_ascii_digit())
         .map_or(0, |i| i + 1);
     if !body[..start].trim_end().ends_with(',') {
         return None;
