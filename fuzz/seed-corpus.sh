@@ -23,5 +23,27 @@ for name, pick in protos.items():
         open(f"corpus/codec/{name}-{h}", "wb").write(blob)
     head = open(os.path.join(fx, name + ".capture.jsonl")).read(50000).rsplit("\n", 1)[0]
     open(f"corpus/capture/{name}", "w").write(head + "\n")
+# No recording has Kraken v2 or Bitfinex `cs` frames: seed them with the documented sessions
+# (protocols.md §3.3, §7), under the codec target's symbols.
+lv = lambda pairs: "[" + ",".join('{"price":%s,"qty":%s}' % p for p in pairs) + "]"
+bids = lv([("45283.5", "0.1"), ("45283.4", "1.54582015"), ("45282.1", "0.1")])
+asks = lv([("45285.2", "0.001"), ("45286.4", "1.54571953"), ("45286.6", "1.54571109")])
+v2 = [
+    '{"channel":"status","type":"update","data":[{"api_version":"v2","system":"online","version":"2.0.0"}]}',
+    '{"method":"subscribe","result":{"channel":"book","depth":10,"snapshot":true,"symbol":"BTC/USD"},"success":true}',
+    '{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD","bids":%s,"asks":%s,"checksum":1,"timestamp":"2023-10-06T17:35:55.440295Z"}]}' % (bids, asks),
+    '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0.2}],"asks":[],"checksum":2,"timestamp":"2023-10-06T17:35:55.440295Z"}]}',
+    '{"channel":"heartbeat"}',
+]
+open("corpus/codec/kraken-v2-documented", "wb").write(bytes([3]) + "\n".join(v2).encode())
+bfx = [
+    '{"event":"conf","status":"OK","flags":196608}',
+    '{"event":"subscribed","channel":"book","chanId":81757,"symbol":"tBTCUSD","prec":"P0","freq":"F0","len":"25"}',
+    '[81757,[[0.0000011,13,271510.49],[7e-7,1,10000],[0.00000111,1,-4847.13],[0.00000193,1,-2422]],1]',
+    '[81757,[0.0000011,12,266122.94],2]',
+    '[81757,"cs",-1175357890,3]',
+    '[81757,"hb",4]',
+]
+open("corpus/codec/bitfinex-v2-cs", "wb").write(bytes([5]) + "\n".join(bfx).encode())
 PY
 ls corpus/codec | wc -l

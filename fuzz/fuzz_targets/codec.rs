@@ -10,7 +10,9 @@ use depthagg::venue::{Protocol, VenueSpec, codec_for};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, rest)) = data.split_first() else { return };
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
     let protocol = Protocol::ALL[pick as usize % Protocol::ALL.len()];
     let symbol = match protocol {
         Protocol::BinanceSpot => "BTCUSDT",
