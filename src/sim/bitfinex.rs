@@ -297,7 +297,10 @@ pub(crate) async fn session(hub: Arc<Hub>, ws: WebSocketStream<TcpStream>) {
                             ch.mirror.set(x.side, x.price, x.qty);
                         }
                         let new_view = top_of(&ch.mirror, ch.len);
-                        let diff = diff_views(&ch.view, &new_view, &ch.mirror, true);
+                        let mut diff = diff_views(&ch.view, &new_view, &ch.mirror, true);
+                        // Deletes first, so a client applying entries one by one never holds
+                        // more than `len` levels.
+                        diff.sort_by_key(|x| !x.qty.is_zero());
                         ch.view = new_view;
                         if diff.is_empty() {
                             continue;
