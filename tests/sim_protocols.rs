@@ -43,7 +43,10 @@ async fn binance_book_matches_truth_and_ids_are_continuous() {
         assert_eq!(status, 200);
         let snap: Value = serde_json::from_str(&body).expect("snapshot JSON");
         let last_id = snap["lastUpdateId"].as_u64().expect("lastUpdateId");
-        assert!(last_id >= first_u, "snapshot {last_id} older than first event {first_u}");
+        assert!(
+            last_id >= first_u,
+            "snapshot {last_id} older than first event {first_u}"
+        );
         let mut book = Book::new();
         apply_pairs(&mut book, Side::Bid, &snap["bids"]);
         apply_pairs(&mut book, Side::Ask, &snap["asks"]);
@@ -73,7 +76,10 @@ async fn binance_book_matches_truth_and_ids_are_continuous() {
                 continue;
             }
             if applied == 0 {
-                assert!(u_first <= book_id + 1 && book_id < u_last, "first event straddles the snapshot");
+                assert!(
+                    u_first <= book_id + 1 && book_id < u_last,
+                    "first event straddles the snapshot"
+                );
             }
             apply_pairs(&mut book, Side::Bid, &ev["b"]);
             apply_pairs(&mut book, Side::Ask, &ev["a"]);
@@ -163,7 +169,11 @@ async fn coinbase_book_matches_truth_with_sequence_and_heartbeats() {
     bounded(async {
         let sim = start(config(13)).await;
         let mut ws = connect(&sim.endpoint(Venue::Coinbase).ws_url).await;
-        send(&mut ws, r#"{"type":"subscribe","product_ids":["BTC-USD"],"channel":"level2"}"#).await;
+        send(
+            &mut ws,
+            r#"{"type":"subscribe","product_ids":["BTC-USD"],"channel":"level2"}"#,
+        )
+        .await;
         send(&mut ws, r#"{"type":"subscribe","channel":"heartbeats"}"#).await;
         let mut book = Book::new();
         let mut seq = 0;
@@ -175,7 +185,11 @@ async fn coinbase_book_matches_truth_with_sequence_and_heartbeats() {
                 break;
             }
             let v = json(&mut ws).await;
-            assert_eq!(v["sequence_num"].as_u64(), Some(seq), "sequence_num per connection");
+            assert_eq!(
+                v["sequence_num"].as_u64(),
+                Some(seq),
+                "sequence_num per connection"
+            );
             seq += 1;
             match v["channel"].as_str() {
                 Some("l2_data") => {
@@ -211,7 +225,10 @@ async fn coinbase_book_matches_truth_with_sequence_and_heartbeats() {
             }
         }
         assert_eq!(snapshots, 1);
-        assert!(book.len(Side::Bid) >= 14_900, "Coinbase serves a large book");
+        assert!(
+            book.len(Side::Bid) >= 14_900,
+            "Coinbase serves a large book"
+        );
         assert_eq!(
             last_subs,
             json!({"heartbeats": ["heartbeats"], "level2": ["BTC-USD"]})
@@ -246,10 +263,8 @@ async fn follow_kraken(seed: u64, depth: usize) {
     let (mut verified, mut heartbeats) = (0, 0);
     let mut paused = false;
     loop {
-        if paused && book == truncated(&sim.true_book(Venue::Kraken), depth) {
-            if heartbeats > 0 {
-                break;
-            }
+        if paused && heartbeats > 0 && book == truncated(&sim.true_book(Venue::Kraken), depth) {
+            break;
         }
         let v = json(&mut ws).await;
         if v["channel"] == "heartbeat" {
@@ -265,7 +280,10 @@ async fn follow_kraken(seed: u64, depth: usize) {
         }
         for (key, side) in [("bids", Side::Bid), ("asks", Side::Ask)] {
             for l in data[key].as_array().expect("levels") {
-                assert!(l["price"].is_number() && l["qty"].is_number(), "JSON floats");
+                assert!(
+                    l["price"].is_number() && l["qty"].is_number(),
+                    "JSON floats"
+                );
                 book.set(side, dec(&l["price"]), dec(&l["qty"]));
             }
         }
@@ -282,7 +300,10 @@ async fn follow_kraken(seed: u64, depth: usize) {
             paused = true;
         }
     }
-    assert_eq!(book.len(Side::Bid), depth.min(sim.true_book(Venue::Kraken).len(Side::Bid)));
+    assert_eq!(
+        book.len(Side::Bid),
+        depth.min(sim.true_book(Venue::Kraken).len(Side::Bid))
+    );
     sim.shutdown().await;
 }
 
@@ -324,9 +345,19 @@ async fn follow_bitfinex(seed: u64, len: usize) {
     let sim = start(config(seed)).await;
     let mut ws = connect(&format!("{}/ws/2", sim.endpoint(Venue::Bitfinex).ws_url)).await;
     let info = json(&mut ws).await;
-    assert_eq!((&info["event"], &info["version"], &info["platform"]["status"]), (&json!("info"), &json!(2), &json!(1)));
+    assert_eq!(
+        (
+            &info["event"],
+            &info["version"],
+            &info["platform"]["status"]
+        ),
+        (&json!("info"), &json!(2), &json!(1))
+    );
     send(&mut ws, r#"{"event":"conf","flags":131072}"#).await;
-    assert_eq!(text(&mut ws).await, r#"{"event":"conf","status":"OK","flags":131072}"#);
+    assert_eq!(
+        text(&mut ws).await,
+        r#"{"event":"conf","status":"OK","flags":131072}"#
+    );
     send(
         &mut ws,
         &format!(r#"{{"event":"subscribe","channel":"book","symbol":"tBTCUSD","prec":"P0","freq":"F0","len":"{len}"}}"#),
@@ -349,7 +380,11 @@ async fn follow_bitfinex(seed: u64, len: usize) {
         assert_eq!(v[0].as_u64(), Some(chan), "{t}");
         let apply = |book: &mut Book, e: &Value| {
             let (price, count, amount) = (dec(&e[0]), e[1].as_u64().expect("count"), dec(&e[2]));
-            let side = if amount.is_negative() { Side::Ask } else { Side::Bid };
+            let side = if amount.is_negative() {
+                Side::Ask
+            } else {
+                Side::Bid
+            };
             if count == 0 {
                 book.set(side, price, depthagg::decimal::Dec::ZERO);
             } else {
@@ -358,7 +393,11 @@ async fn follow_bitfinex(seed: u64, len: usize) {
         };
         match &v[1] {
             Value::String(s) if s == "cs" => {
-                assert_eq!(v[2].as_i64(), Some(i64::from(checksum::bitfinex(&book))), "cs after {verified}");
+                assert_eq!(
+                    v[2].as_i64(),
+                    Some(i64::from(checksum::bitfinex(&book))),
+                    "cs after {verified}"
+                );
                 verified += 1;
             }
             Value::String(s) if s == "hb" => heartbeats += usize::from(paused),
@@ -435,14 +474,20 @@ async fn first_frames(seed: u64, venue: Venue, n: usize) -> Vec<Value> {
     .await;
     let e = sim.endpoint(venue);
     let mut ws = match venue {
-        Venue::Binance => connect(&format!("{}/stream?streams=btcusdt@depth@100ms", e.ws_url)).await,
+        Venue::Binance => {
+            connect(&format!("{}/stream?streams=btcusdt@depth@100ms", e.ws_url)).await
+        }
         _ => connect(&e.ws_url).await,
     };
     let mut frames = Vec::new();
     match venue {
         Venue::Binance => {}
         Venue::Coinbase => {
-            send(&mut ws, r#"{"type":"subscribe","product_ids":["BTC-USD"],"channel":"level2"}"#).await;
+            send(
+                &mut ws,
+                r#"{"type":"subscribe","product_ids":["BTC-USD"],"channel":"level2"}"#,
+            )
+            .await;
             frames.push(json(&mut ws).await);
         }
         Venue::Kraken => {
@@ -454,7 +499,11 @@ async fn first_frames(seed: u64, venue: Venue, n: usize) -> Vec<Value> {
         Venue::Bitfinex => {
             frames.push(json(&mut ws).await);
             send(&mut ws, r#"{"event":"conf","flags":131072}"#).await;
-            send(&mut ws, r#"{"event":"subscribe","channel":"book","symbol":"tBTCUSD","len":"25"}"#).await;
+            send(
+                &mut ws,
+                r#"{"event":"subscribe","channel":"book","symbol":"tBTCUSD","len":"25"}"#,
+            )
+            .await;
             for _ in 0..4 {
                 frames.push(json(&mut ws).await);
             }
@@ -463,7 +512,8 @@ async fn first_frames(seed: u64, venue: Venue, n: usize) -> Vec<Value> {
     sim.resume();
     while frames.len() < n {
         let v = json(&mut ws).await;
-        let heartbeat = v["channel"] == "heartbeat" || v["channel"] == "subscriptions" || v[1] == "hb";
+        let heartbeat =
+            v["channel"] == "heartbeat" || v["channel"] == "subscriptions" || v[1] == "hb";
         if !heartbeat {
             frames.push(v);
         }
@@ -509,7 +559,10 @@ async fn capture_frames_are_served_as_recorded() {
         .await;
         let mut ws = connect(&sim.endpoint(Venue::Bitfinex).ws_url).await;
         // Everything was recorded after the client's first frame: nothing comes before ours.
-        assert!(matches!(read(&mut ws, Duration::from_millis(300)).await, Read::Timeout));
+        assert!(matches!(
+            read(&mut ws, Duration::from_millis(300)).await,
+            Read::Timeout
+        ));
         send(&mut ws, r#"{"event":"conf","flags":65536}"#).await;
         for want in &recorded {
             assert_eq!(&text(&mut ws).await, want);
@@ -528,7 +581,9 @@ async fn capture_rest_answers_are_the_recorded_ones() {
         let recorded = common::records(&path)
             .into_iter()
             .find_map(|r| match r {
-                depthagg::capture::Record::Http { url, data, .. } if url.contains("NKNUSDT") => Some(data),
+                depthagg::capture::Record::Http { url, data, .. } if url.contains("NKNUSDT") => {
+                    Some(data)
+                }
                 _ => None,
             })
             .expect("an NKNUSDT snapshot in the fixture");
@@ -548,7 +603,12 @@ async fn capture_rest_answers_are_the_recorded_ones() {
             (200, recorded)
         );
         // One recorded answer per symbol: a second request finds none.
-        assert_eq!(get(&format!("{rest}/api/v3/depth?symbol=NKNUSDT&limit=5000")).await.0, 400);
+        assert_eq!(
+            get(&format!("{rest}/api/v3/depth?symbol=NKNUSDT&limit=5000"))
+                .await
+                .0,
+            400
+        );
         sim.shutdown().await;
     })
     .await;

@@ -305,7 +305,9 @@ mod tests {
         };
         let t = event_text(&step, true);
         let tail = t.split_once("\"s\"").expect("symbol").1;
-        assert!(t.starts_with("{\"stream\":\"btcusdt@depth@100ms\",\"data\":{\"e\":\"depthUpdate\",\"E\":"));
+        assert!(t.starts_with(
+            "{\"stream\":\"btcusdt@depth@100ms\",\"data\":{\"e\":\"depthUpdate\",\"E\":"
+        ));
         assert_eq!(
             tail,
             ":\"BTCUSDT\",\"U\":11,\"u\":12,\"b\":[[\"90000.10\",\"0.00012000\"]],\"a\":[[\"90000.20\",\"0.00000000\"]]}}"

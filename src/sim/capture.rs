@@ -72,13 +72,12 @@ pub(crate) fn load(
             continue;
         };
         match rec {
-            Record::Recv { ts, data, .. } => {
-                items.entry(venue).or_default().push(Item::Recv { ts, data })
-            }
-            Record::Send { .. } => {
-                if !sent.insert(venue, true).unwrap_or(false) {
-                    items.entry(venue).or_default().push(Item::WaitForClient);
-                }
+            Record::Recv { ts, data, .. } => items
+                .entry(venue)
+                .or_default()
+                .push(Item::Recv { ts, data }),
+            Record::Send { .. } if !sent.insert(venue, true).unwrap_or(false) => {
+                items.entry(venue).or_default().push(Item::WaitForClient);
             }
             Record::Http {
                 ts,
@@ -229,15 +228,12 @@ pub(crate) async fn rest(hub: &Hub, req: &Request, cap: Arc<CaptureVenue>) -> (u
         let notified = cap.rest_ready.notified();
         {
             let mut rest = cap.lock_rest();
-            let mut pending = false;
-            for e in rest.iter_mut().filter(|e| !e.used && e.symbol == symbol) {
-                if e.reached {
-                    e.used = true;
-                    bump(&hub.counters.snapshots);
-                    return (e.status, e.body.clone());
-                }
-                pending = true;
-                break;
+            let next = rest.iter_mut().find(|e| !e.used && e.symbol == symbol);
+            let pending = next.is_some();
+            if let Some(e) = next.filter(|e| e.reached) {
+                e.used = true;
+                bump(&hub.counters.snapshots);
+                return (e.status, e.body.clone());
             }
             if !pending {
                 bump(&hub.counters.rejections);

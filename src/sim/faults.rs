@@ -325,7 +325,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     let ms = value.raw() * unit_ms as i128 / 1_000_000_000_000_000_000;
-    u64::try_from(ms).map(Duration::from_millis).map_err(|_| bad())
+    u64::try_from(ms)
+        .map(Duration::from_millis)
+        .map_err(|_| bad())
 }
 
 /// Decides, step by step, which rules of one venue fire.

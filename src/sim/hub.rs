@@ -359,7 +359,10 @@ impl Out {
         let c = &self.hub.counters;
         bump(&c.frames);
         c.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
-        self.sink.send(Message::Text(text)).await.map_err(|_| Gone)?;
+        self.sink
+            .send(Message::Text(text))
+            .await
+            .map_err(|_| Gone)?;
         self.last_sent = Instant::now();
         Ok(())
     }
@@ -367,7 +370,10 @@ impl Out {
     /// Send a ping frame.
     pub async fn ping(&mut self, payload: Vec<u8>) -> Result<(), Gone> {
         bump(&self.hub.counters.pings);
-        self.sink.send(Message::Ping(payload)).await.map_err(|_| Gone)
+        self.sink
+            .send(Message::Ping(payload))
+            .await
+            .map_err(|_| Gone)
     }
 
     /// Send a close frame and flush; the session ends after this.
@@ -493,7 +499,11 @@ mod tests {
         let kraken = diff_views(&old, &new, &full, false);
         assert!(!kraken.iter().any(|c| c.price == d("99")));
         let bitfinex = diff_views(&old, &new, &full, true);
-        assert!(bitfinex.iter().any(|c| c.price == d("99") && c.qty.is_zero()));
+        assert!(
+            bitfinex
+                .iter()
+                .any(|c| c.price == d("99") && c.qty.is_zero())
+        );
     }
 
     #[test]

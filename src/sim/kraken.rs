@@ -34,7 +34,10 @@ use crate::venue::checksum;
 const SYMBOL: &str = "BTC/USD";
 const DEPTHS: [u64; 5] = [10, 25, 100, 500, 1000];
 
-fn levels_json(s: &mut String, levels: impl Iterator<Item = (crate::decimal::Dec, crate::decimal::Dec)>) {
+fn levels_json(
+    s: &mut String,
+    levels: impl Iterator<Item = (crate::decimal::Dec, crate::decimal::Dec)>,
+) {
     s.push('[');
     for (i, (p, q)) in levels.enumerate() {
         if i > 0 {

@@ -224,11 +224,19 @@ impl VenueMarket {
             }
             self.apply(&mut out, Side::Bid, b.price, Dec::ZERO);
         }
-        if self.book.best_bid().is_none_or(|b| self.ticks(b.price) < bid_top) {
+        if self
+            .book
+            .best_bid()
+            .is_none_or(|b| self.ticks(b.price) < bid_top)
+        {
             let q = self.qty();
             self.apply(&mut out, Side::Bid, self.price(bid_top), q);
         }
-        if self.book.best_ask().is_none_or(|a| self.ticks(a.price) > ask_top) {
+        if self
+            .book
+            .best_ask()
+            .is_none_or(|a| self.ticks(a.price) > ask_top)
+        {
             let q = self.qty();
             self.apply(&mut out, Side::Ask, self.price(ask_top), q);
         }
@@ -338,7 +346,10 @@ impl VenueMarket {
     fn qty(&mut self) -> Dec {
         let p = self.profile;
         let pow = self.rng.gen_range(0..=p.max_qty_pow);
-        let steps = self.rng.gen_range(1..=9 * 10u64.pow(pow)).max(p.min_qty_steps);
+        let steps = self
+            .rng
+            .gen_range(1..=9 * 10u64.pow(pow))
+            .max(p.min_qty_steps);
         Dec::from_raw(steps as i128 * p.qty_step)
     }
 }

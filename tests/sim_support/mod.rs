@@ -130,7 +130,14 @@ pub fn without_clock(mut v: Value) -> Value {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(m) => {
-                for k in ["E", "timestamp", "event_time", "time_in", "time_out", "current_time"] {
+                for k in [
+                    "E",
+                    "timestamp",
+                    "event_time",
+                    "time_in",
+                    "time_out",
+                    "current_time",
+                ] {
                     m.remove(k);
                 }
                 for x in m.values_mut() {
