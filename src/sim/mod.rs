@@ -525,3 +525,49 @@ pub async fn run_simulate(args: SimArgs) -> color_eyre::Result<()> {
     sim.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn args_build_a_config() {
+        let cli = Cli::try_parse_from([
+            "simulate",
+            "--seed",
+            "9",
+            "--rate",
+            "250",
+            "--faults",
+            "kraken=checksum@5s,binance=http451",
+            "--speed",
+            "max",
+        ])
+        .expect("valid arguments");
+        let cfg = cli.sim.config().expect("valid config");
+        assert_eq!(cfg.seed, 9);
+        assert_eq!(cfg.rate, Rate::PerSecond(250));
+        assert_eq!(cfg.speed, Speed::Max);
+        assert_eq!(cfg.faults.rules.len(), 2);
+        assert_eq!(cfg.faults.rules[1].fault, Fault::Http451);
+        assert_eq!("max".parse::<Rate>(), Ok(Rate::Max));
+        assert_eq!("realistic".parse::<Rate>(), Ok(Rate::Realistic));
+        assert!("0".parse::<Rate>().is_err());
+        assert_eq!("2".parse::<Speed>(), Ok(Speed::Factor(2.0)));
+        assert!("-1".parse::<Speed>().is_err());
+        assert!(
+            Cli::try_parse_from(["simulate", "--faults", "kraken=boom"])
+                .expect("clap accepts the text")
+                .sim
+                .config()
+                .is_err()
+        );
+    }
+}
