@@ -11,6 +11,7 @@ pub mod capture;
 pub mod control;
 pub mod decimal;
 pub mod engine;
+pub mod output;
 pub mod sim;
 pub mod tui;
 pub mod types;

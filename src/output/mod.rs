@@ -1,0 +1,528 @@
+//! The snapshot writer: `agg_snapshot.csv` and its sidecar `agg_snapshot.meta.json`, written as a
+//! pair that a reader — or a crash at any instant — never sees torn, empty or silently mismatched.
+//!
+//! # How a pair is written
+//!
+//! 1. Both texts are rendered in memory first ([`csv::render_csv`], [`sidecar::render_sidecar`]);
+//!    the sidecar records the SHA-256 of the CSV bytes.
+//! 2. Each text goes to its own new temporary file in the target directory
+//!    (`.agg_snapshot.csv.tmp-<pid>-<n>`, created with `create_new`): `write_all`, `flush`,
+//!    `sync_all`. Until here nothing visible has changed; any error removes the temporary files.
+//! 3. The previous CSV (if any) is hard-linked to `.agg_snapshot.csv.prev-<pid>-<n>` so step 5 can be
+//!    undone.
+//! 4. **The CSV is renamed over its target first**, then the directory is synced.
+//! 5. **The sidecar is renamed over its target second**, then the directory is synced. If this rename
+//!    fails, the previous CSV is renamed back from its link, so an error return always means both
+//!    previous files are as they were (the one exception is named in [`OutputError::Torn`]).
+//!
+//! `rename` within a directory is atomic, so each file is always either whole-old or whole-new:
+//! never empty, never half written. The pair can differ only between steps 4 and 5, as *new CSV +
+//! old sidecar*; the directory sync between the renames makes sure that after a power loss the
+//! reverse (*old CSV + new sidecar*) cannot appear either. The sidecar goes last because it is the
+//! commit record: a sidecar whose `csv_sha256` matches the CSV says the pair is complete.
+//!
+//! **Readers**: read the sidecar, then the CSV, and compare the hash ([`verify_pair`]). A mismatch
+//! means a write was in flight (read again a moment later) or the writer was killed between the two
+//! renames (the next write repairs it). A writer killed mid-write (SIGKILL) leaves at most hidden
+//! `.…tmp-…`/`.…prev-…` files beside the pair; they are never read and can be deleted.
+//!
+//! The output directory is never created implicitly: a missing directory is an error, reported at
+//! startup by [`check_output_dir`].
+
+pub mod csv;
+pub mod sidecar;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::aggregate::Snapshot;
+use crate::control::WriteStatus;
+use crate::types::Venue;
+use crate::venue::Millis;
+
+pub use self::csv::{CSV_HEADER, CsvError, MAX_QTY_DECIMALS, format_qty, render_csv};
+pub use self::sidecar::{render_sidecar, sha256_hex, sidecar_path};
+
+/// Default number of decimals of `buy_qty`/`sell_qty`.
+pub const DEFAULT_QTY_DECIMALS: u32 = 4;
+
+/// Where and how to write a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// The CSV path; the sidecar goes beside it as `<stem>.meta.json`.
+    pub csv_path: PathBuf,
+    /// Fractional digits of the quantities (0 to [`MAX_QTY_DECIMALS`]).
+    pub qty_decimals: u32,
+}
+
+impl OutputOptions {
+    /// Options for a CSV path with the default 4 quantity decimals.
+    pub fn new(csv_path: impl Into<PathBuf>) -> OutputOptions {
+        OutputOptions {
+            csv_path: csv_path.into(),
+            qty_decimals: DEFAULT_QTY_DECIMALS,
+        }
+    }
+}
+
+/// What a successful write wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteReport {
+    /// When the snapshot was taken (Unix ms).
+    pub taken_at: Millis,
+    /// The CSV written.
+    pub csv_path: PathBuf,
+    /// The sidecar written.
+    pub sidecar_path: PathBuf,
+    /// Data rows in the CSV (header excluded).
+    pub rows: usize,
+    /// Size of the CSV in bytes.
+    pub csv_bytes: usize,
+    /// SHA-256 of the CSV bytes, as recorded in the sidecar.
+    pub csv_sha256: String,
+    /// Venues whose books are in the snapshot.
+    pub venues: Vec<Venue>,
+}
+
+impl WriteReport {
+    /// The status the dashboard shows for this write.
+    pub fn status(&self) -> WriteStatus {
+        WriteStatus {
+            at: self.taken_at,
+            path: self.csv_path.clone(),
+            rows: self.rows,
+            venues: self.venues.clone(),
+            error: None,
+        }
+    }
+}
+
+/// The [`WriteStatus`] of a write attempt, successful or not.
+pub fn write_status(
+    snap: &Snapshot,
+    opts: &OutputOptions,
+    result: &Result<WriteReport, OutputError>,
+) -> WriteStatus {
+    match result {
+        Ok(report) => report.status(),
+        Err(e) => WriteStatus {
+            at: snap.taken_at,
+            path: opts.csv_path.clone(),
+            rows: 0,
+            venues: snap.included().collect(),
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Why a snapshot was not written. No temporary file is left in any case, and except for
+/// [`OutputError::Torn`] and [`OutputError::DirSync`] the previous CSV and sidecar are untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The CSV path does not name a file.
+    #[error("output path {} does not name a file", .0.display())]
+    NotAFile(PathBuf),
+    /// The output directory does not exist (it is never created implicitly).
+    #[error("cannot write {}: directory {} does not exist", .path.display(), .dir.display())]
+    MissingDir {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+    },
+    /// The snapshot cannot be rendered.
+    #[error("cannot write {}: {source}", .path.display())]
+    Render {
+        /// The CSV path.
+        path: PathBuf,
+        /// Why.
+        source: CsvError,
+    },
+    /// A file operation failed.
+    #[error("cannot {action} {}: {}", .path.display(), plain_io(.source))]
+    Io {
+        /// What was being done (`write`, `replace`, ...).
+        action: &'static str,
+        /// The path it was done to (the target, not the temporary file).
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Both files were replaced (the pair matches), but syncing the directory failed, so the new
+    /// pair may not survive a power loss.
+    #[error(
+        "wrote {} and its sidecar, but syncing directory {} failed: {}; the new files may not survive a power loss",
+        .csv.display(), .dir.display(), plain_io(.source)
+    )]
+    DirSync {
+        /// The CSV written.
+        csv: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The CSV was replaced but the sidecar could not be, and the previous CSV could not be put
+    /// back: the pair is mismatched until the next successful write ([`verify_pair`] says so).
+    #[error(
+        "cannot replace {}: {}; {} is already new and could not be restored ({}), so the pair does not match until the next write",
+        .sidecar.display(), plain_io(.source), .csv.display(), .restore
+    )]
+    Torn {
+        /// The CSV (new).
+        csv: PathBuf,
+        /// The sidecar (old).
+        sidecar: PathBuf,
+        /// Why the sidecar was not replaced.
+        source: io::Error,
+        /// Why the CSV could not be restored.
+        restore: String,
+    },
+}
+
+/// An OS error in plain words, with its code: `disk full (no space left on device, os error 28)`.
+fn plain_io(e: &io::Error) -> String {
+    let words = match e.kind() {
+        io::ErrorKind::NotFound => "no such file or directory",
+        io::ErrorKind::PermissionDenied => "permission denied",
+        io::ErrorKind::ReadOnlyFilesystem => "read-only file system",
+        io::ErrorKind::StorageFull => "disk full (no space left on device",
+        io::ErrorKind::IsADirectory => "it is a directory",
+        io::ErrorKind::NotADirectory => "a part of the path is not a directory",
+        io::ErrorKind::AlreadyExists => "already exists",
+        _ => return e.to_string(),
+    };
+    let open = words.contains('(');
+    match (e.raw_os_error(), open) {
+        (Some(code), true) => format!("{words}, os error {code})"),
+        (Some(code), false) => format!("{words} (os error {code})"),
+        (None, true) => format!("{words})"),
+        (None, false) => words.to_string(),
+    }
+}
+
+/// Render a snapshot and write the CSV and its sidecar as an atomic pair (see the module docs).
+pub fn write_snapshot(snap: &Snapshot, opts: &OutputOptions) -> Result<WriteReport, OutputError> {
+    write_snapshot_with(snap, opts, &|_| Ok(()))
+}
+
+/// A point in the pair write where a test can inject a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    CreateTemp(Part),
+    Write(Part),
+    Sync(Part),
+    LinkBackup,
+    RenameCsv,
+    SyncDirAfterCsv,
+    RenameSidecar,
+    SyncDirAfterSidecar,
+}
+
+/// Which file of the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Csv,
+    Sidecar,
+}
+
+/// Called before each step; an error is treated as that step's OS error. Production passes a
+/// no-op; tests fail chosen steps (running as root, permissions cannot make real writes fail).
+type StepHook<'a> = &'a dyn Fn(Step) -> io::Result<()>;
+
+fn write_snapshot_with(
+    snap: &Snapshot,
+    opts: &OutputOptions,
+    hook: StepHook<'_>,
+) -> Result<WriteReport, OutputError> {
+    let csv_path = opts.csv_path.clone();
+    let (Some(csv_name), Some(meta_path)) = (
+        csv_path.file_name().and_then(|n| n.to_str()),
+        sidecar_path(&csv_path),
+    ) else {
+        return Err(OutputError::NotAFile(csv_path));
+    };
+    let csv_text = render_csv(snap, opts.qty_decimals).map_err(|source| OutputError::Render {
+        path: csv_path.clone(),
+        source,
+    })?;
+    let meta_text = render_sidecar(snap, csv_name, &csv_text, opts.qty_decimals);
+    write_pair(
+        &csv_path,
+        csv_text.as_bytes(),
+        &meta_path,
+        meta_text.as_bytes(),
+        hook,
+    )?;
+    Ok(WriteReport {
+        taken_at: snap.taken_at,
+        csv_path,
+        sidecar_path: meta_path,
+        rows: snap.bins.len(),
+        csv_bytes: csv_text.len(),
+        csv_sha256: sha256_hex(csv_text.as_bytes()),
+        venues: snap.included().collect(),
+    })
+}
+
+/// The directory a path lives in (`.` for a bare file name).
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A hidden sibling name for `target` that no other writer (process or call) uses.
+fn sibling_name(target: &Path, kind: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.{kind}-{}-{n}", std::process::id()))
+}
+
+/// A file that is removed when dropped unless [`Scratch::keep`] was called: temporary files and
+/// the backup link never outlive a failed write, even on panic.
+struct Scratch {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Scratch {
+    fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: the file may already be gone (renamed or never fully created).
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Write `bytes` to a new temporary file beside `target`, synced to disk.
+fn write_temp(
+    target: &Path,
+    bytes: &[u8],
+    part: Part,
+    hook: StepHook<'_>,
+) -> Result<Scratch, OutputError> {
+    let io_err = |source| OutputError::Io {
+        action: "write",
+        path: target.to_path_buf(),
+        source,
+    };
+    let path = sibling_name(target, "tmp");
+    let created = hook(Step::CreateTemp(part))
+        .and_then(|()| OpenOptions::new().write(true).create_new(true).open(&path));
+    let mut file = match created {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let dir = dir_of(target);
+            return Err(if dir.is_dir() {
+                io_err(e)
+            } else {
+                OutputError::MissingDir {
+                    path: target.to_path_buf(),
+                    dir,
+                }
+            });
+        }
+        Err(e) => return Err(io_err(e)),
+    };
+    let scratch = Scratch { path, armed: true };
+    hook(Step::Write(part))
+        .and_then(|()| file.write_all(bytes))
+        .and_then(|()| file.flush())
+        .map_err(io_err)?;
+    hook(Step::Sync(part))
+        .and_then(|()| file.sync_all())
+        .map_err(io_err)?;
+    Ok(scratch)
+}
+
+/// Make renames in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        // Directories cannot be opened for syncing elsewhere; renames are as durable as the OS makes
+        // them.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+fn write_pair(
+    csv_path: &Path,
+    csv: &[u8],
+    meta_path: &Path,
+    meta: &[u8],
+    hook: StepHook<'_>,
+) -> Result<(), OutputError> {
+    let dir = dir_of(csv_path);
+    // A directory in the way would only fail at rename time, after the CSV was replaced.
+    for target in [csv_path, meta_path] {
+        if std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
+            return Err(OutputError::Io {
+                action: "replace",
+                path: target.to_path_buf(),
+                source: io::Error::from(io::ErrorKind::IsADirectory),
+            });
+        }
+    }
+    let csv_tmp = write_temp(csv_path, csv, Part::Csv, hook)?;
+    let meta_tmp = write_temp(meta_path, meta, Part::Sidecar, hook)?;
+
+    // Keep the previous CSV reachable so a failed sidecar rename can put it back. Without a previous
+    // CSV (first write) undoing means removing the new one. If the file system has no hard links,
+    // the write goes on without an undo ([`OutputError::Torn`] names that case).
+    let backup_path = sibling_name(csv_path, "prev");
+    let backup =
+        match hook(Step::LinkBackup).and_then(|()| std::fs::hard_link(csv_path, &backup_path)) {
+            Ok(()) => Undo::Restore(Scratch {
+                path: backup_path,
+                armed: true,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !csv_path.exists() => Undo::Remove,
+            Err(e) => Undo::Impossible(format!("no backup of the previous CSV: {}", plain_io(&e))),
+        };
+
+    hook(Step::RenameCsv)
+        .and_then(|()| std::fs::rename(&csv_tmp.path, csv_path))
+        .map_err(|source| OutputError::Io {
+            action: "replace",
+            path: csv_path.to_path_buf(),
+            source,
+        })?;
+    csv_tmp.keep();
+
+    let second = hook(Step::SyncDirAfterCsv)
+        .and_then(|()| sync_dir(&dir))
+        .and_then(|()| hook(Step::RenameSidecar))
+        .and_then(|()| std::fs::rename(&meta_tmp.path, meta_path));
+    if let Err(source) = second {
+        return Err(match backup.undo(csv_path) {
+            Ok(()) => OutputError::Io {
+                action: "replace",
+                path: meta_path.to_path_buf(),
+                source,
+            },
+            Err(restore) => OutputError::Torn {
+                csv: csv_path.to_path_buf(),
+                sidecar: meta_path.to_path_buf(),
+                source,
+                restore,
+            },
+        });
+    }
+    meta_tmp.keep();
+    drop(backup);
+    hook(Step::SyncDirAfterSidecar)
+        .and_then(|()| sync_dir(&dir))
+        .map_err(|source| OutputError::DirSync {
+            csv: csv_path.to_path_buf(),
+            dir,
+            source,
+        })
+}
+
+/// How to take back a CSV rename.
+enum Undo {
+    /// Rename the link to the previous CSV back over the target.
+    Restore(Scratch),
+    /// There was no previous CSV: remove the new one.
+    Remove,
+    /// No way back (the reason).
+    Impossible(String),
+}
+
+impl Undo {
+    fn undo(self, csv_path: &Path) -> Result<(), String> {
+        match self {
+            Undo::Restore(backup) => {
+                let r = std::fs::rename(&backup.path, csv_path).map_err(|e| plain_io(&e));
+                if r.is_ok() {
+                    backup.keep();
+                }
+                r
+            }
+            Undo::Remove => std::fs::remove_file(csv_path).map_err(|e| plain_io(&e)),
+            Undo::Impossible(why) => Err(why),
+        }
+    }
+}
+
+/// Check that a CSV and its sidecar belong together: the SHA-256 of the CSV bytes equals the
+/// sidecar's `csv_sha256`. A mismatch means a write was in flight while reading (read again) or
+/// the writer died between its two renames (the next write repairs it).
+pub fn verify_pair(csv_path: &Path) -> Result<(), String> {
+    let meta_path = sidecar_path(csv_path)
+        .ok_or_else(|| format!("{} does not name a file", csv_path.display()))?;
+    let meta = std::fs::read_to_string(&meta_path)
+        .map_err(|e| format!("cannot read {}: {}", meta_path.display(), plain_io(&e)))?;
+    let csv = std::fs::read(csv_path)
+        .map_err(|e| format!("cannot read {}: {}", csv_path.display(), plain_io(&e)))?;
+    let recorded = sidecar::recorded_csv_sha256(&meta)
+        .map_err(|why| format!("{} {why}", meta_path.display()))?;
+    let actual = sha256_hex(&csv);
+    if recorded == actual {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} does not match {}: its SHA-256 is {actual}, the sidecar records {recorded} (a write was in flight or was interrupted; read again)",
+            csv_path.display(),
+            meta_path.display()
+        ))
+    }
+}
+
+/// Startup check of the output location: the CSV path names a file (not a directory) in a
+/// directory that exists and is writable (a temporary file is created and removed there). The
+/// error is one line for a human.
+pub fn check_output_dir(csv_path: &Path) -> Result<(), String> {
+    if csv_path.file_name().is_none() || csv_path.is_dir() {
+        return Err(format!(
+            "output path {} is a directory; give a file path such as {}",
+            csv_path.display(),
+            csv_path.join("agg_snapshot.csv").display()
+        ));
+    }
+    let dir = dir_of(csv_path);
+    if !dir.exists() {
+        return Err(format!(
+            "output directory {} does not exist (create it first; depthagg does not create directories)",
+            dir.display()
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(format!(
+            "output directory {} is not a directory",
+            dir.display()
+        ));
+    }
+    let probe = sibling_name(csv_path, "probe");
+    let created = OpenOptions::new().write(true).create_new(true).open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "output directory {} is not writable: {}",
+            dir.display(),
+            plain_io(&e)
+        )),
+    }
+}
