@@ -5,7 +5,9 @@
 //! - `price` is the bin price in its canonical decimal text (`61000`, `61000.5`): bin prices are
 //!   exact [`Dec`](crate::decimal::Dec) values, so nothing like `61000.0000001` can appear;
 //! - `buy_qty` and `sell_qty` have exactly `qty_decimals` fractional digits (default 4), rounded
-//!   half away from zero (see [`format_qty`]); `-0.0000` never appears.
+//!   half away from zero (see [`format_qty`]); `-0.0000` never appears;
+//! - every bin of the snapshot is a row, so a bin holding less than half the last decimal shows as
+//!   `…,0.0000,0.0000` (there is depth there, below the written precision).
 //!
 //! The text is built with plain formatting rather than the `csv` crate: no field can contain a
 //! comma, quote or newline, and plain formatting makes the exact bytes obvious.

@@ -526,3 +526,288 @@ pub fn check_output_dir(csv_path: &Path) -> Result<(), String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::{AggConfig, Window, aggregate};
+    use crate::bins::BinSize;
+    use crate::decimal::Dec;
+    use crate::engine::VenueState;
+    use crate::venue::{FeedState, Protocol};
+
+    fn snapshot(bid_qty: &str) -> Snapshot {
+        let d = |s: &str| Dec::parse(s).expect("valid decimal");
+        let mut st = VenueState::new(Protocol::BinanceSpot, "BTCUSDT", "test", 0);
+        st.state = FeedState::Live;
+        st.book
+            .replace([(d("61000"), d(bid_qty))], [(d("61010"), d("1"))]);
+        let cfg = AggConfig {
+            bin_size: BinSize::parse("10").expect("positive"),
+            weights: [1.0, 0.0, 0.0, 0.0],
+            enabled: [true; 4],
+            window: Window::DEFAULT,
+            renormalize: false,
+        };
+        aggregate(&[&st], &cfg, 1_000)
+    }
+
+    /// Every file name in a directory, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    const PAIR: [&str; 2] = ["agg_snapshot.csv", "agg_snapshot.meta.json"];
+
+    /// A directory holding a first, good pair; returns it with the pair's bytes.
+    fn previous_pair() -> (tempfile::TempDir, OutputOptions, Vec<u8>, Vec<u8>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opts = OutputOptions::new(dir.path().join("agg_snapshot.csv"));
+        write_snapshot(&snapshot("1"), &opts).expect("first write");
+        let csv = std::fs::read(&opts.csv_path).expect("csv");
+        let meta = std::fs::read(dir.path().join(PAIR[1])).expect("sidecar");
+        (dir, opts, csv, meta)
+    }
+
+    fn disk_full() -> io::Error {
+        io::Error::from_raw_os_error(28)
+    }
+
+    #[test]
+    fn a_failure_at_any_step_leaves_the_previous_pair_and_no_temp_files() {
+        let steps = [
+            (Step::CreateTemp(Part::Csv), PAIR[0], "write"),
+            (Step::Write(Part::Csv), PAIR[0], "write"),
+            (Step::Sync(Part::Csv), PAIR[0], "write"),
+            (Step::CreateTemp(Part::Sidecar), PAIR[1], "write"),
+            (Step::Write(Part::Sidecar), PAIR[1], "write"),
+            (Step::Sync(Part::Sidecar), PAIR[1], "write"),
+            (Step::RenameCsv, PAIR[0], "replace"),
+            (Step::SyncDirAfterCsv, PAIR[1], "replace"),
+            (Step::RenameSidecar, PAIR[1], "replace"),
+        ];
+        for (fail, target, action) in steps {
+            let (dir, opts, csv, meta) = previous_pair();
+            let hook = |s: Step| if s == fail { Err(disk_full()) } else { Ok(()) };
+            let err =
+                write_snapshot_with(&snapshot("2"), &opts, &hook).expect_err("injected failure");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "cannot {action} {}: disk full (no space left on device, os error 28)",
+                    dir.path().join(target).display()
+                ),
+                "{fail:?}"
+            );
+            assert_eq!(std::fs::read(&opts.csv_path).expect("csv"), csv, "{fail:?}");
+            assert_eq!(
+                std::fs::read(dir.path().join(PAIR[1])).expect("sidecar"),
+                meta,
+                "{fail:?}"
+            );
+            assert_eq!(listing(dir.path()), PAIR, "{fail:?}");
+            verify_pair(&opts.csv_path).expect("previous pair still matches");
+        }
+    }
+
+    #[test]
+    fn a_failed_first_write_leaves_nothing() {
+        for fail in [Step::Write(Part::Sidecar), Step::RenameSidecar] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let opts = OutputOptions::new(dir.path().join("agg_snapshot.csv"));
+            let hook = |s: Step| if s == fail { Err(disk_full()) } else { Ok(()) };
+            write_snapshot_with(&snapshot("2"), &opts, &hook).expect_err("injected failure");
+            assert_eq!(listing(dir.path()), Vec::<String>::new(), "{fail:?}");
+        }
+    }
+
+    #[test]
+    fn without_a_backup_a_failed_sidecar_rename_is_reported_as_torn() {
+        let (dir, opts, _, meta) = previous_pair();
+        let hook = |s: Step| match s {
+            Step::LinkBackup => Err(io::Error::from_raw_os_error(1)),
+            Step::RenameSidecar => Err(disk_full()),
+            _ => Ok(()),
+        };
+        let err = write_snapshot_with(&snapshot("2"), &opts, &hook).expect_err("torn");
+        let csv = opts.csv_path.display();
+        let side = dir.path().join(PAIR[1]);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot replace {}: disk full (no space left on device, os error 28); {csv} is already new and could not be restored (no backup of the previous CSV: permission denied (os error 1)), so the pair does not match until the next write",
+                side.display()
+            )
+        );
+        assert_eq!(std::fs::read(&side).expect("sidecar"), meta);
+        assert_eq!(listing(dir.path()), PAIR);
+        assert!(verify_pair(&opts.csv_path).is_err());
+        // The next good write repairs the pair.
+        write_snapshot(&snapshot("3"), &opts).expect("write");
+        verify_pair(&opts.csv_path).expect("repaired");
+    }
+
+    #[test]
+    fn a_failed_final_directory_sync_reports_a_matching_new_pair() {
+        let (dir, opts, csv, _) = previous_pair();
+        let hook = |s: Step| {
+            if s == Step::SyncDirAfterSidecar {
+                Err(io::Error::from_raw_os_error(5))
+            } else {
+                Ok(())
+            }
+        };
+        let err = write_snapshot_with(&snapshot("2"), &opts, &hook).expect_err("sync failed");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "wrote {} and its sidecar, but syncing directory {} failed: Input/output error (os error 5); the new files may not survive a power loss",
+                opts.csv_path.display(),
+                dir.path().display()
+            )
+        );
+        assert_ne!(std::fs::read(&opts.csv_path).expect("csv"), csv);
+        verify_pair(&opts.csv_path).expect("new pair matches");
+        assert_eq!(listing(dir.path()), PAIR);
+    }
+
+    #[test]
+    fn success_replaces_both_and_reports_what_was_written() {
+        let (dir, opts, old_csv, _) = previous_pair();
+        let report = write_snapshot(&snapshot("2"), &opts).expect("write");
+        let csv = std::fs::read_to_string(&opts.csv_path).expect("csv");
+        assert_eq!(
+            csv,
+            "price,buy_qty,sell_qty\n61000,2.0000,0.0000\n61010,0.0000,1.0000\n"
+        );
+        assert_ne!(csv.as_bytes(), old_csv);
+        assert_eq!(
+            report,
+            WriteReport {
+                taken_at: 1_000,
+                csv_path: opts.csv_path.clone(),
+                sidecar_path: dir.path().join(PAIR[1]),
+                rows: 2,
+                csv_bytes: csv.len(),
+                csv_sha256: sha256_hex(csv.as_bytes()),
+                venues: vec![Venue::Binance],
+            }
+        );
+        assert_eq!(
+            write_status(&snapshot("2"), &opts, &Ok(report)),
+            WriteStatus {
+                at: 1_000,
+                path: opts.csv_path.clone(),
+                rows: 2,
+                venues: vec![Venue::Binance],
+                error: None,
+            }
+        );
+        assert_eq!(listing(dir.path()), PAIR);
+    }
+
+    #[test]
+    fn missing_directory_is_named_and_never_created() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("nope");
+        let opts = OutputOptions::new(missing.join("agg_snapshot.csv"));
+        let snap = snapshot("1");
+        let result = write_snapshot(&snap, &opts);
+        let err = result.as_ref().expect_err("missing dir");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot write {}: directory {} does not exist",
+                opts.csv_path.display(),
+                missing.display()
+            )
+        );
+        assert!(!missing.exists());
+        let status = write_status(&snap, &opts, &result);
+        assert_eq!(status.rows, 0);
+        assert_eq!(status.error, Some(err.to_string()));
+        assert_eq!(
+            check_output_dir(&opts.csv_path),
+            Err(format!(
+                "output directory {} does not exist (create it first; depthagg does not create directories)",
+                missing.display()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_directory_in_the_way_fails_before_anything_changes() {
+        for blocked in PAIR {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let opts = OutputOptions::new(dir.path().join(PAIR[0]));
+            let other = dir
+                .path()
+                .join(if blocked == PAIR[0] { PAIR[1] } else { PAIR[0] });
+            std::fs::write(&other, "previous").expect("previous file");
+            std::fs::create_dir(dir.path().join(blocked)).expect("dir in the way");
+            let err = write_snapshot(&snapshot("1"), &opts).expect_err("directory in the way");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "cannot replace {}: it is a directory",
+                    dir.path().join(blocked).display()
+                )
+            );
+            assert_eq!(
+                std::fs::read_to_string(&other).expect("previous"),
+                "previous"
+            );
+            assert_eq!(listing(dir.path()), PAIR);
+        }
+    }
+
+    #[test]
+    fn check_output_dir_accepts_a_writable_directory_and_refuses_a_directory_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert_eq!(
+            check_output_dir(&dir.path().join("agg_snapshot.csv")),
+            Ok(())
+        );
+        assert_eq!(listing(dir.path()), Vec::<String>::new());
+        assert_eq!(
+            check_output_dir(dir.path()),
+            Err(format!(
+                "output path {} is a directory; give a file path such as {}",
+                dir.path().display(),
+                dir.path().join("agg_snapshot.csv").display()
+            ))
+        );
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "x").expect("file");
+        assert_eq!(
+            check_output_dir(&file.join("agg_snapshot.csv")),
+            Err(format!(
+                "output directory {} is not a directory",
+                file.display()
+            ))
+        );
+    }
+
+    #[test]
+    fn too_many_decimals_is_refused_before_writing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opts = OutputOptions {
+            csv_path: dir.path().join(PAIR[0]),
+            qty_decimals: 19,
+        };
+        let err = write_snapshot(&snapshot("1"), &opts).expect_err("19 decimals");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot write {}: quantity decimals 19 is above the maximum of 18",
+                opts.csv_path.display()
+            )
+        );
+        assert_eq!(listing(dir.path()), Vec::<String>::new());
+    }
+}
