@@ -10,8 +10,8 @@
 //!      bid qty   bid bars ◄──  ►100000◄  ──► ask bars   ask qty      ends (book data ends)
 //!    ... one row per bin, highest price on top, bars stacked by venue from the price out ...
 //! ─ venues ─────────────────────────────────────────────────────────────────────────────
-//!  # venue    state     weight   msg/s  age  rs/gp/ck levels    lat  covered      reason
-//!  1 binance  live      0.50      12.0  0.1s 0/0/0    500/500   45ms 97950–102050 in sync
+//!  # venue    state     weight    msg/s   age    lat levels b/a  covered         rs/gp/ck reason
+//!  1 binance  live      0.50       10.0 120ms   30ms 60/60       99852–100148    0/0/0    in sync
 //!  ... one row per venue, Venue::ALL order (the 1–4 keys) ...
 //!  keys: + - bin  ↑ ↓ PgUp PgDn scroll  c centre  1-4 venues  m cumulative  l log ...
 //!  csv: 14:03:05 (2s ago) agg_snapshot.csv · 41 rows · binance coinbase
