@@ -160,6 +160,8 @@ pub struct Snapshot {
     pub bin_size: BinSize,
     /// Window used.
     pub window: Window,
+    /// Whether the included venues' weights were scaled to sum to 1.
+    pub renormalize: bool,
     /// Price range of the window (`None` without a mid).
     pub window_range: Option<(Dec, Dec)>,
     /// Consolidated best bid.
@@ -280,6 +282,7 @@ pub fn aggregate(states: &[&VenueState], cfg: &AggConfig, now: Millis) -> Snapsh
         taken_at: now,
         bin_size: cfg.bin_size,
         window: cfg.window,
+        renormalize: cfg.renormalize,
         window_range,
         best_bid,
         best_ask,

@@ -204,8 +204,97 @@ fn plain_io(e: &io::Error) -> String {
 }
 
 /// Render a snapshot and write the CSV and its sidecar as an atomic pair (see the module docs).
+/// A pair left mismatched by a writer killed between its two renames is repaired first
+/// ([`recover_pair`]).
 pub fn write_snapshot(snap: &Snapshot, opts: &OutputOptions) -> Result<WriteReport, OutputError> {
+    if let Err(e) = recover_pair(&opts.csv_path) {
+        tracing::warn!("{e}");
+    }
     write_snapshot_with(snap, opts, &|_| Ok(()))
+}
+
+/// What [`recover_pair`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The sidecar was missing its last rename and was rolled forward from its synced temporary
+    /// file.
+    pub rolled_forward: bool,
+    /// Leftover hidden `.tmp-`/`.prev-` files of a killed writer that were removed.
+    pub removed: usize,
+}
+
+/// Repair what a writer killed mid-write (SIGKILL, power loss) can leave behind, as the next run
+/// does before its first write:
+/// - between its two renames a writer leaves the new CSV beside the old sidecar; the new sidecar is
+///   then already complete and synced in its hidden temporary file, so it is renamed into place
+///   (roll forward: the sidecar whose `csv_sha256` matches the CSV);
+/// - hidden `.tmp-`/`.prev-` files of the pair are removed.
+///
+/// Call it only when no other process writes the same pair.
+pub fn recover_pair(csv_path: &Path) -> Result<Recovery, String> {
+    let mut done = Recovery {
+        rolled_forward: false,
+        removed: 0,
+    };
+    let Some(meta_path) = sidecar_path(csv_path) else {
+        return Ok(done);
+    };
+    let (Some(csv_name), Some(meta_name)) = (
+        csv_path.file_name().and_then(|n| n.to_str()),
+        meta_path.file_name().and_then(|n| n.to_str()),
+    ) else {
+        return Ok(done);
+    };
+    let dir = dir_of(csv_path);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(done);
+    };
+    let csv_prefixes = [format!(".{csv_name}.tmp-"), format!(".{csv_name}.prev-")];
+    let meta_prefix = format!(".{meta_name}.tmp-");
+    let mut leftovers = Vec::new();
+    let mut meta_temps = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&meta_prefix) {
+            meta_temps.push(entry.path());
+        } else if csv_prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            leftovers.push(entry.path());
+        }
+    }
+    if csv_path.exists() && verify_pair(csv_path).is_err() {
+        if let Ok(csv) = std::fs::read(csv_path) {
+            let actual = sha256_hex(&csv);
+            let matching = meta_temps.iter().position(|p| {
+                std::fs::read_to_string(p)
+                    .ok()
+                    .and_then(|text| sidecar::recorded_csv_sha256(&text).ok())
+                    .is_some_and(|h| h == actual)
+            });
+            if let Some(i) = matching {
+                let temp = meta_temps.remove(i);
+                std::fs::rename(&temp, &meta_path).map_err(|e| {
+                    format!(
+                        "cannot repair {} from {}: {}",
+                        meta_path.display(),
+                        temp.display(),
+                        plain_io(&e)
+                    )
+                })?;
+                let _ = sync_dir(&dir);
+                done.rolled_forward = true;
+                tracing::info!(
+                    "repaired {} after an interrupted write",
+                    meta_path.display()
+                );
+            }
+        }
+    }
+    for path in leftovers.into_iter().chain(meta_temps) {
+        if std::fs::remove_file(&path).is_ok() {
+            done.removed += 1;
+        }
+    }
+    Ok(done)
 }
 
 /// A point in the pair write where a test can inject a failure.

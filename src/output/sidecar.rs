@@ -97,7 +97,7 @@ pub fn render_sidecar(
         best_ask: snap.best_ask,
         weights_given: PerVenue::from_fn(|v| weight_of(snap, v, |s| s.weight)),
         weights_applied: PerVenue::from_fn(|v| weight_of(snap, v, |s| s.applied_weight)),
-        weights_renormalised: included.iter().any(|s| s.applied_weight != s.weight),
+        weights_renormalised: snap.renormalize,
         venues_included: included.iter().map(|s| s.venue).collect(),
         venues: snap.venues.iter().map(VenueMeta::from).collect(),
     };
@@ -134,9 +134,7 @@ struct Meta<'a> {
     best_ask: Option<Dec>,
     weights_given: PerVenue<f64>,
     weights_applied: PerVenue<f64>,
-    /// True when an included venue's applied weight differs from the weight given, i.e.
-    /// renormalisation changed something. The snapshot does not record the switch itself, so with
-    /// renormalisation on and weights that already sum to 1 this is false (and nothing changed).
+    /// True when `--renormalize` scaled the included venues' weights to sum to 1.
     weights_renormalised: bool,
     venues_included: Vec<Venue>,
     venues: Vec<VenueMeta<'a>>,
