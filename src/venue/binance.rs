@@ -39,7 +39,8 @@
 //!   ([`BinanceCodec::stale_diffs_dropped`]). The documented rule says "less than"; a diff with
 //!   `u` equal to the id is already in the book (step 5 discards it for the same reason).
 //! - A snapshot body that arrives while not in sync is used even if this codec did not ask for it:
-//!   capture replay serves the recorded answers at their place in the file.
+//!   capture replay serves the recorded answers at their place in the file. Any HTTP answer that
+//!   arrives while in sync is ignored: the live book is newer than a snapshot.
 //! - HTTP 451 (restricted location) and 429/418 (rate limit) put the venue in
 //!   [`FeedState::Blocked`] and reconnect after the engine's long waits; any other failure refetches
 //!   with a growing delay, never in a tight loop.
@@ -218,11 +219,6 @@ impl BinanceCodec {
 
     fn on_snapshot(&mut self, body: &str, out: &mut Output) -> Result<(), CodecError> {
         self.fetch_pending = false;
-        if self.book_id.is_some() {
-            // A late or duplicate answer (or, in replay, a recorded one) while in sync: the live
-            // book is newer than it.
-            return Ok(());
-        }
         let snap = parse_snapshot(body)?;
         self.retry_delay_ms = FIRST_RETRY_DELAY_MS;
         if let Some(first) = self.buffer.first()
@@ -373,6 +369,12 @@ impl Codec for BinanceCodec {
         _now: Millis,
         out: &mut Output,
     ) -> Result<(), CodecError> {
+        if self.book_id.is_some() {
+            // A late or duplicate answer (or, in replay, a recorded one) while in sync: the live
+            // book is newer than any snapshot, and a failed request no longer matters.
+            self.fetch_pending = false;
+            return Ok(());
+        }
         match status {
             200 => self.on_snapshot(body, out),
             451 | 429 | 418 => {
@@ -810,6 +812,24 @@ mod tests {
             })
         );
         assert_eq!(c.book_update_id(), None);
+        out.clear();
+        c.on_http(
+            200,
+            r#"{"lastUpdateId":30,"bids":[],"asks":[]}"#,
+            0,
+            &mut out,
+        )
+        .expect("decodes");
+        assert_eq!(out.events.last(), Some(&Event::Synced));
+        out.clear();
+        for (status, body) in [(200, "{}"), (503, ""), (451, "")] {
+            c.on_http(status, body, 0, &mut out).expect("ignored");
+        }
+        assert!(
+            out.events.is_empty() && out.actions.is_empty(),
+            "answers while in sync"
+        );
+        c.resync(0, &mut out);
         out.clear();
         c.on_text(&diff(18, 19, "100"), 0, &mut out)
             .expect("decodes");
