@@ -40,11 +40,7 @@ pub fn bitfinex(book: &Book) -> i32 {
         }
         if let Some(a) = asks.get(i) {
             parts.push(a.price.to_js_string());
-            parts.push(
-                crate::decimal::Dec::ZERO
-                    .saturating_sub(a.qty)
-                    .to_js_string(),
-            );
+            parts.push(crate::decimal::Dec::ZERO.saturating_sub(a.qty).to_js_string());
         }
     }
     crc32fast::hash(parts.join(":").as_bytes()) as i32
