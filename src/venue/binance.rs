@@ -184,9 +184,9 @@ impl BinanceCodec {
             Some(id) => {
                 if diff.last_id <= id {
                     self.stale_diffs_dropped += 1;
-                } else if diff.first_id > id + 1 {
+                } else if diff.first_id > id.saturating_add(1) {
                     out.events.push(Event::Gap {
-                        expected: id + 1,
+                        expected: id.saturating_add(1),
                         got: diff.first_id,
                     });
                     self.restart();
@@ -243,9 +243,9 @@ impl BinanceCodec {
                 self.stale_diffs_dropped += 1;
                 continue;
             }
-            if diff.first_id > id + 1 {
+            if diff.first_id > id.saturating_add(1) {
                 out.events.push(Event::Gap {
-                    expected: id + 1,
+                    expected: id.saturating_add(1),
                     got: diff.first_id,
                 });
                 self.restart();

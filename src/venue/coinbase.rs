@@ -242,11 +242,11 @@ impl Codec for AdvancedCodec {
                     self.out_of_order += 1;
                     return Ok(());
                 }
-                Some(last) if seq > last + 1 => {
+                Some(last) if seq > last.saturating_add(1) => {
                     self.last_seq = Some(seq);
                     self.has_snapshot = false;
                     out.events.push(Event::Gap {
-                        expected: last + 1,
+                        expected: last.saturating_add(1),
                         got: seq,
                     });
                     return Ok(());
