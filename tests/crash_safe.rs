@@ -12,7 +12,6 @@ use depthagg::bins::BinSize;
 use depthagg::decimal::Dec;
 use depthagg::engine::VenueState;
 use depthagg::output::{OutputOptions, recover_pair, verify_pair, write_snapshot};
-use depthagg::types::Venue;
 use depthagg::venue::{FeedState, Protocol};
 use rand::{Rng, SeedableRng};
 

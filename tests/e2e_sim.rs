@@ -301,3 +301,89 @@ pub async fn aggregate_equals_truth(venues: &[Venue]) {
 async fn aggregate_of_kraken_and_bitfinex_equals_truth() {
     aggregate_equals_truth(&[Venue::Kraken, Venue::Bitfinex]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_clean_start_matches_truth() {
+    clean_start(Venue::Binance).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coinbase_clean_start_matches_truth() {
+    clean_start(Venue::Coinbase).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_dropped_diff_is_a_gap_then_back_to_truth() {
+    transient(Venue::Binance, Fault::Drop, |s| s.counters.gaps).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coinbase_dropped_message_is_a_gap_then_back_to_truth() {
+    transient(Venue::Coinbase, Fault::Drop, |s| s.counters.gaps).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_and_coinbase_malformed_frames_resync_back_to_truth() {
+    transient(Venue::Binance, Fault::Malformed, |s| s.counters.malformed).await;
+    transient(Venue::Coinbase, Fault::Malformed, |s| s.counters.malformed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_and_coinbase_close_reconnects_back_to_truth() {
+    transient(Venue::Binance, Fault::Close, |s| s.counters.reconnects).await;
+    transient(Venue::Coinbase, Fault::Close, |s| s.counters.reconnects).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coinbase_stall_goes_stale_then_reconnects_back_to_truth() {
+    let sim = sim().await;
+    let c = client(&sim, Venue::Coinbase);
+    wait_state(&c.venue, FeedState::Live).await;
+    sim.inject(Venue::Coinbase, Fault::Stall);
+    wait_state(&c.venue, FeedState::Stale).await;
+    wait_until("reconnected", &c.venue, |s| s.counters.reconnects == 1).await;
+    wait_state(&c.venue, FeedState::Live).await;
+    assert_book_is_truth(&sim, &c, Venue::Coinbase).await;
+    c.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_handshake_451_is_blocked_naming_the_market_data_hosts() {
+    let sim = sim().await;
+    sim.inject(Venue::Binance, Fault::Http451);
+    let c = client(&sim, Venue::Binance);
+    let reason = wait_state(&c.venue, FeedState::Blocked).await;
+    assert!(
+        reason.starts_with(
+            "HTTP 451, restricted location; the market-data-only hosts data-stream.binance.vision"
+        ),
+        "{reason}"
+    );
+    c.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_and_coinbase_rejections_are_visible() {
+    let sim = sim().await;
+    // Binance: the next REST snapshot is refused (HTTP 400, -1121); the client refetches with a
+    // delay and goes live from the next one.
+    sim.inject(Venue::Binance, Fault::Reject);
+    let c = client(&sim, Venue::Binance);
+    wait_state(&c.venue, FeedState::Live).await;
+    assert_book_is_truth(&sim, &c, Venue::Binance).await;
+    c.stop().await;
+    // Coinbase: the subscription is refused with an error frame.
+    sim.inject(Venue::Coinbase, Fault::Reject);
+    let c = client(&sim, Venue::Coinbase);
+    let reason = wait_state(&c.venue, FeedState::Down).await;
+    assert!(!reason.is_empty());
+    c.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregate_of_all_four_venues_equals_truth() {
+    aggregate_equals_truth(&Venue::ALL).await;
+}
