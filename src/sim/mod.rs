@@ -311,11 +311,19 @@ impl Simulator {
                 ws_url: format!("ws://{local}"),
                 rest_url: (venue == Venue::Binance).then(|| format!("http://{local}")),
             });
-            tasks.push(tokio::spawn(hub::run_market(
-                hub.clone(),
-                cfg.rate,
-                cfg.faults.for_venue(venue),
-            )));
+            // A connection fault due "at the start" (no @WHEN, no /EVERY, no ~P) must meet the
+            // very first handshake or subscription, which can come before the first market step.
+            let (at_start, rules): (Vec<FaultRule>, Vec<FaultRule>) =
+                cfg.faults.for_venue(venue).into_iter().partition(|r| {
+                    r.fault.is_connection_fault()
+                        && r.when == faults::When::Start
+                        && r.every.is_none()
+                        && r.probability.is_none()
+                });
+            for r in at_start {
+                hub.inject(r.fault);
+            }
+            tasks.push(tokio::spawn(hub::run_market(hub.clone(), cfg.rate, rules)));
             tasks.push(tokio::spawn(accept_loop(hub.clone(), listener)));
             hubs.push(hub);
         }
