@@ -181,7 +181,7 @@ fn too_few_venues_exits_3_and_leaves_the_files_untouched() {
 #[test]
 fn interval_loop_writes_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_depthagg"))
+    let child = Command::new(env!("CARGO_BIN_EXE_depthagg"))
         .args([
             "--demo",
             "--headless",
