@@ -160,6 +160,8 @@ pub struct Snapshot {
     pub bin_size: BinSize,
     /// Window used.
     pub window: Window,
+    /// Whether the included venues' weights were scaled to sum to 1.
+    pub renormalize: bool,
     /// Price range of the window (`None` without a mid).
     pub window_range: Option<(Dec, Dec)>,
     /// Consolidated best bid.
@@ -280,6 +282,7 @@ pub fn aggregate(states: &[&VenueState], cfg: &AggConfig, now: Millis) -> Snapsh
         taken_at: now,
         bin_size: cfg.bin_size,
         window: cfg.window,
+        renormalize: cfg.renormalize,
         window_range,
         best_bid,
         best_ask,
@@ -321,12 +324,25 @@ type BinRuns = Vec<(i64, Dec)>;
 /// One run of summed exact quantity per bin, for one venue and side, ascending by bin.
 fn runs(book: &Book, side: Side, size: BinSize, lo: Dec, hi: Dec, out: &mut BinRuns) {
     out.clear();
+    let b = size.get().raw();
+    // Levels ascend, so the bin of the next level is almost always the current one or the next:
+    // compare with the current bin's upper edge instead of dividing (i128 division is the cost
+    // of a snapshot otherwise).
+    let mut edge = i128::MIN; // the first price of the bin after the current one
     for level in book.side_in(side, lo, hi) {
-        let k = size.index_of(level.price);
-        match out.last_mut() {
-            Some((last, sum)) if *last == k => *sum = sum.saturating_add(level.qty),
-            _ => out.push((k, level.qty)),
+        let p = level.price.raw();
+        if p < edge {
+            if let Some((_, sum)) = out.last_mut() {
+                *sum = sum.saturating_add(level.qty);
+            }
+            continue;
         }
+        let k = match out.last() {
+            Some(&(k, _)) if p < edge.saturating_add(b) => k + 1,
+            _ => size.index_of(level.price),
+        };
+        edge = size.price_of(k).raw().saturating_add(b - b / 2);
+        out.push((k, level.qty));
     }
 }
 

@@ -165,6 +165,19 @@ pub struct RunArgs {
     #[arg(long, env = "DEPTHAGG_DEMO")]
     pub demo: bool,
 
+    /// With --demo: faults to inject, e.g. kraken=checksum@5s/30s,binance=drop~0.001 (syntax of
+    /// `depthagg simulate --faults`).
+    #[arg(long, env = "DEPTHAGG_DEMO_FAULTS", value_name = "SPEC")]
+    pub demo_faults: Option<String>,
+
+    /// With --demo: seed of the simulated market and its faults. [default: 1]
+    #[arg(long, env = "DEPTHAGG_DEMO_SEED", value_name = "N")]
+    pub demo_seed: Option<u64>,
+
+    /// With --demo: market rate: realistic, max, or steps per second. [default: realistic]
+    #[arg(long, env = "DEPTHAGG_DEMO_RATE", value_name = "RATE")]
+    pub demo_rate: Option<String>,
+
     /// Record every frame, REST response, connect and close of all venues to this capture file.
     #[arg(long, env = "DEPTHAGG_RECORD", value_name = "FILE")]
     pub record: Option<PathBuf>,

@@ -47,8 +47,8 @@ pub struct Config {
     pub min_venues: usize,
     /// Log file.
     pub log: Option<PathBuf>,
-    /// Run on the embedded simulator.
-    pub demo: bool,
+    /// Run on the embedded simulator, with these settings.
+    pub demo: Option<crate::demo::DemoOptions>,
     /// Capture file to record to.
     pub record: Option<PathBuf>,
     /// Per enabled venue: protocol, symbol, endpoints.
@@ -347,10 +347,41 @@ pub fn build_config(args: &RunArgs) -> Result<Config, ConfigError> {
         sync_timeout_secs,
         min_venues,
         log,
-        demo: args.demo,
+        demo: demo_options(args)?,
         record: args.record.clone(),
         venues: specs,
     })
+}
+
+fn demo_options(args: &RunArgs) -> Result<Option<crate::demo::DemoOptions>, ConfigError> {
+    if !args.demo {
+        for (set, flag) in [
+            (args.demo_faults.is_some(), "--demo-faults"),
+            (args.demo_seed.is_some(), "--demo-seed"),
+            (args.demo_rate.is_some(), "--demo-rate"),
+        ] {
+            if set {
+                return Err(err(format!("{flag} is only used with --demo (add --demo)")));
+            }
+        }
+        return Ok(None);
+    }
+    let faults = match &args.demo_faults {
+        None => crate::sim::FaultPlan::none(),
+        Some(spec) => crate::sim::FaultPlan::parse(spec)
+            .map_err(|e| err(format!("--demo-faults {spec:?}: {e}")))?,
+    };
+    let rate = match &args.demo_rate {
+        None => crate::sim::Rate::Realistic,
+        Some(r) => r
+            .parse()
+            .map_err(|e| err(format!("--demo-rate {r:?}: {e}")))?,
+    };
+    Ok(Some(crate::demo::DemoOptions {
+        seed: args.demo_seed.unwrap_or(1),
+        rate,
+        faults,
+    }))
 }
 
 fn positive_int(

@@ -251,7 +251,6 @@ impl Engine {
         self.out.clear();
         self.actions.clear();
         let res = self.codec.on_text(text, now, &mut self.out);
-        self.count_message(text.len(), now);
         match res {
             Ok(()) => {
                 self.actions.append(&mut self.out.actions);
@@ -262,6 +261,9 @@ impl Engine {
                 self.resync(&e.to_string(), now);
             }
         }
+        // Counted once the frame's effect is published, so a reader that sees N messages sees the
+        // book after N frames.
+        self.count_message(text.len(), now);
         &self.actions
     }
 

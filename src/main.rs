@@ -10,6 +10,7 @@ use depthagg::config::{Config, build_config};
 use depthagg::run::exit;
 
 fn main() -> ExitCode {
+    depthagg::tui::init_local_offset();
     let cli = Cli::parse();
     let _ = color_eyre::config::HookBuilder::default()
         .display_env_section(false)

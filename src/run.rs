@@ -205,15 +205,18 @@ pub async fn writer_loop(
 
 /// Run the aggregator (live or demo) as configured. Returns the process exit code.
 pub async fn run(cfg: Config) -> color_eyre::Result<u8> {
-    let mode = if cfg.demo { Mode::Demo } else { Mode::Live };
+    let mode = if cfg.demo.is_some() {
+        Mode::Demo
+    } else {
+        Mode::Live
+    };
     let controls = Controls::new(cfg.agg.clone(), mode);
     spawn_signal_handler(controls.clone());
 
     let mut specs = cfg.venues.clone();
-    let _sim = if cfg.demo {
-        Some(crate::demo::start(&mut specs).await?)
-    } else {
-        None
+    let demo = match &cfg.demo {
+        Some(opts) => Some(crate::demo::start(&mut specs, opts).await?),
+        None => None,
     };
 
     let mut opts = FeedOptions::default();
@@ -228,9 +231,9 @@ pub async fn run(cfg: Config) -> color_eyre::Result<u8> {
                 .map_err(|e| color_eyre::eyre::eyre!("--record {}: {e}", path.display()))?,
         );
     }
-    let demo = cfg.demo;
+    let is_demo = demo.is_some();
     let source = move |s: &VenueSpec| {
-        if demo {
+        if is_demo {
             "demo".to_string()
         } else {
             s.ws_url.clone()
@@ -275,6 +278,9 @@ pub async fn run(cfg: Config) -> color_eyre::Result<u8> {
     };
     controls.request_shutdown();
     feeds.join().await;
+    if let Some(d) = demo {
+        d.sim.shutdown().await;
+    }
     Ok(code)
 }
 

@@ -58,7 +58,7 @@ fn write_snapshot(dir: &Path, price: &str, utc: &str, venues: &[&str]) {
         .join(",");
     std::fs::write(
         dir.join("agg_snapshot.meta.json"),
-        format!("{{\"utc\":\"{utc}\",\"venues_included\":[{list}]}}\n"),
+        format!("{{\"taken_at_utc\":\"{utc}\",\"venues_included\":[{list}]}}\n"),
     )
     .expect("meta");
 }

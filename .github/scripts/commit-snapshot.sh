@@ -31,7 +31,7 @@ summary=$(python3 - "$meta" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
 venues = m.get("venues_included") or []
-print(f"{m.get('utc', '?')}: {', '.join(venues) if venues else 'no venue'}")
+print(f"{m.get('taken_at_utc', '?')}: {', '.join(venues) if venues else 'no venue'}")
 PY
 )
 message="snapshot ${summary}"
