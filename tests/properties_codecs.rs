@@ -775,7 +775,7 @@ fn sequence_spans(frame: &str, protocol: Protocol) -> Vec<Range<usize>> {
         }
         let body = frame.trim_end().trim_end_matches(']');
         let start = body.rfind(',').map_or(0, |i| i + 1);
-        return vec![start..body.len()];
+        return std::iter::once(start..body.len()).collect();
     }
     sequence_keys(protocol)
         .iter()
