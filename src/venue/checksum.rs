@@ -2,6 +2,7 @@
 //! number text (protocols.md §3.4, §4.4). Both the client codecs and the simulator use these.
 
 use crate::book::Book;
+use crate::decimal::Dec;
 use crate::types::Side;
 
 /// Kraken's checksum (protocols.md §3.4): the top 10 asks (lowest first) then the top 10 bids
@@ -10,15 +11,10 @@ use crate::types::Side;
 /// zeros removed; CRC32 (IEEE) of the concatenation, compared unsigned.
 pub fn kraken(book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
     let mut text = String::with_capacity(512);
-    let mut field = String::with_capacity(32);
     for side in [Side::Ask, Side::Bid] {
         for level in book.levels(side).take(10) {
-            for (value, dp) in [(level.price, price_dp), (level.qty, qty_dp)] {
-                field.clear();
-                value.write_fixed(dp, &mut field);
-                let digits = field.trim_start_matches('-').replace('.', "");
-                text.push_str(digits.trim_start_matches('0'));
-            }
+            level.price.write_checksum_digits(price_dp, &mut text);
+            level.qty.write_checksum_digits(qty_dp, &mut text);
         }
     }
     crc32fast::hash(text.as_bytes())
@@ -30,30 +26,31 @@ pub fn kraken(book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
 /// (IEEE). Returned as the signed value Bitfinex sends. A side with fewer than 25 levels simply
 /// contributes fewer items (the official Go client does the same).
 pub fn bitfinex(book: &Book) -> i32 {
-    let bids: Vec<_> = book.levels(Side::Bid).take(25).collect();
-    let asks: Vec<_> = book.levels(Side::Ask).take(25).collect();
-    let mut parts: Vec<String> = Vec::with_capacity(100);
-    for i in 0..25 {
-        if let Some(b) = bids.get(i) {
-            parts.push(b.price.to_js_string());
-            parts.push(b.qty.to_js_string());
+    let mut bids = book.levels(Side::Bid).take(25);
+    let mut asks = book.levels(Side::Ask).take(25);
+    let mut text = String::with_capacity(2048);
+    let item = |text: &mut String, v: Dec| {
+        if !text.is_empty() {
+            text.push(':');
         }
-        if let Some(a) = asks.get(i) {
-            parts.push(a.price.to_js_string());
-            parts.push(
-                crate::decimal::Dec::ZERO
-                    .saturating_sub(a.qty)
-                    .to_js_string(),
-            );
+        v.write_js_string(text);
+    };
+    for _ in 0..25 {
+        if let Some(b) = bids.next() {
+            item(&mut text, b.price);
+            item(&mut text, b.qty);
+        }
+        if let Some(a) = asks.next() {
+            item(&mut text, a.price);
+            item(&mut text, Dec::ZERO.saturating_sub(a.qty));
         }
     }
-    crc32fast::hash(parts.join(":").as_bytes()) as i32
+    crc32fast::hash(text.as_bytes()) as i32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decimal::Dec;
 
     fn d(s: &str) -> Dec {
         Dec::parse(s).expect("valid decimal")
