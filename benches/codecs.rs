@@ -61,6 +61,7 @@ fn load(case: &Case) -> (Vec<Record>, u64, Vec<String>) {
                 status, data, url, ..
             } if url.contains(case.symbol) => {
                 let _ = codec.on_http(*status, data, 0, &mut out);
+                frames.push(data.clone());
                 true
             }
             Record::Connect { .. } => true,

@@ -200,19 +200,27 @@ impl Dec {
         push_digits(out, exp.unsigned_abs() as u128, 0);
     }
 
-    /// Append the decimal digits of `|value| × 10^dp` (the value written with `dp` decimals, with
-    /// the decimal point and the leading zeros removed; nothing for zero): Kraken's checksum field.
-    pub fn write_checksum_digits(self, dp: u32, out: &mut String) {
-        let n = self.0.unsigned_abs() / 10u128.pow(SCALE - dp.min(SCALE));
-        if n != 0 {
-            push_digits(out, n, 0);
-        }
+    /// `|value| × 10^dp` as an integer (truncated): the value written with `dp` decimals with the
+    /// decimal point removed. Its decimal digits are Kraken's checksum field.
+    pub fn checksum_integer(self, dp: u32) -> u128 {
+        self.0.unsigned_abs() / 10u128.pow(SCALE - dp.min(SCALE))
     }
 }
 
 /// Write the digits of `n` right-aligned into `buf`; returns how many.
 fn fill_digits(buf: &mut [u8; 40], mut n: u128) -> usize {
     let mut i = buf.len();
+    // 64-bit division by 10 is a multiply; 128-bit division is a slow library call.
+    if let Ok(mut m) = u64::try_from(n) {
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                return buf.len() - i;
+            }
+        }
+    }
     loop {
         i -= 1;
         buf[i] = b'0' + (n % 10) as u8;
@@ -224,16 +232,17 @@ fn fill_digits(buf: &mut [u8; 40], mut n: u128) -> usize {
     buf.len() - i
 }
 
-/// Append the decimal digits of `n`, left-padded with zeros to `width`.
+/// Append the decimal digits of `n`, left-padded with zeros to `width` (at most 18).
 fn push_digits(out: &mut String, n: u128, width: usize) {
+    const ZEROS: &str = "000000000000000000";
     let mut buf = [0u8; 40];
     let len = fill_digits(&mut buf, n);
-    for _ in len..width {
-        out.push('0');
+    if width > len {
+        out.push_str(&ZEROS[..(width - len).min(ZEROS.len())]);
     }
-    for &d in &buf[40 - len..] {
-        out.push(d as char);
-    }
+    // Only ASCII digits were written, so this never fails; pushing the slice at once is much
+    // faster than pushing characters one by one.
+    out.push_str(std::str::from_utf8(&buf[40 - len..]).unwrap_or_default());
 }
 
 enum ParseFail {

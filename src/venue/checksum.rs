@@ -10,14 +10,78 @@ use crate::types::Side;
 /// precision (`price_dp`, `qty_dp` decimals), with the decimal point removed and then the leading
 /// zeros removed; CRC32 (IEEE) of the concatenation, compared unsigned.
 pub fn kraken(book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
-    let mut text = String::with_capacity(512);
+    let (top, n) = kraken_top(book);
+    kraken_of(&top[..n], price_dp, qty_dp)
+}
+
+/// The top 10 asks (lowest first) then the top 10 bids (highest first), and how many there are.
+fn kraken_top(book: &Book) -> ([(Dec, Dec); 20], usize) {
+    let mut top = [(Dec::ZERO, Dec::ZERO); 20];
+    let mut n = 0;
     for side in [Side::Ask, Side::Bid] {
         for level in book.levels(side).take(10) {
-            level.price.write_checksum_digits(price_dp, &mut text);
-            level.qty.write_checksum_digits(qty_dp, &mut text);
+            top[n] = (level.price, level.qty);
+            n += 1;
         }
     }
-    crc32fast::hash(text.as_bytes())
+    (top, n)
+}
+
+fn kraken_of(levels: &[(Dec, Dec)], price_dp: u32, qty_dp: u32) -> u32 {
+    // The digits go straight into the hash: no string is built.
+    let mut hasher = crc32fast::Hasher::new();
+    let mut digits = itoa::Buffer::new();
+    for &(price, qty) in levels {
+        for (value, dp) in [(price, price_dp), (qty, qty_dp)] {
+            let n = value.checksum_integer(dp);
+            // Leading zeros are removed, so a zero contributes nothing.
+            if n != 0 {
+                match u64::try_from(n) {
+                    Ok(small) => hasher.update(digits.format(small).as_bytes()),
+                    Err(_) => hasher.update(digits.format(n).as_bytes()),
+                }
+            }
+        }
+    }
+    hasher.finalize()
+}
+
+/// [`kraken`] with a memo of the last result: many updates change levels below the top 10, which
+/// leaves the checksum as it was, so the top 10 of each side is compared with the last one (a few
+/// integer compares) before any digit is written.
+#[derive(Debug, Default)]
+pub struct KrakenMemo {
+    last: std::sync::Mutex<Option<KrakenLast>>,
+}
+
+#[derive(Debug)]
+struct KrakenLast {
+    dp: (u32, u32),
+    top: [(Dec, Dec); 20],
+    n: usize,
+    crc: u32,
+}
+
+impl KrakenMemo {
+    /// The checksum of `book` at the given precision, reusing the last one when the top 10 of both
+    /// sides did not change.
+    pub fn checksum(&self, book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
+        let (top, n) = kraken_top(book);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = last.as_ref() {
+            if l.dp == (price_dp, qty_dp) && l.n == n && l.top[..n] == top[..n] {
+                return l.crc;
+            }
+        }
+        let crc = kraken_of(&top[..n], price_dp, qty_dp);
+        *last = Some(KrakenLast {
+            dp: (price_dp, qty_dp),
+            top,
+            n,
+            crc,
+        });
+        crc
+    }
 }
 
 /// Bitfinex's checksum (protocols.md §4.4): the top 25 bids and asks interleaved as
@@ -76,6 +140,26 @@ mod tests {
         let mut book = Book::new();
         book.replace(parse(bids), parse(asks));
         assert_eq!(kraken(&book, 1, 8), 3310070434);
+    }
+
+    #[test]
+    fn kraken_memo_recomputes_only_when_the_top_ten_changes() {
+        let mut book = Book::new();
+        book.replace(
+            (0..20).map(|i| (Dec::from_int(100 - i), Dec::from_int(1))),
+            (0..20).map(|i| (Dec::from_int(101 + i), Dec::from_int(2))),
+        );
+        let memo = KrakenMemo::default();
+        assert_eq!(memo.checksum(&book, 1, 8), kraken(&book, 1, 8));
+        // A change below the top 10 keeps the checksum; one inside changes it.
+        book.set(Side::Bid, Dec::from_int(85), Dec::from_int(9));
+        assert_eq!(memo.checksum(&book, 1, 8), kraken(&book, 1, 8));
+        book.set(Side::Ask, Dec::from_int(105), Dec::from_int(9));
+        let changed = memo.checksum(&book, 1, 8);
+        assert_eq!(changed, kraken(&book, 1, 8));
+        assert_ne!(changed, kraken(&Book::new(), 1, 8));
+        // Another precision is another text.
+        assert_eq!(memo.checksum(&book, 2, 8), kraken(&book, 2, 8));
     }
 
     #[test]
