@@ -150,37 +150,99 @@ impl Dec {
     /// For a value written with at most 17 significant digits this is exactly the JSON token the
     /// exchange sent, because JS prints the shortest text that round-trips.
     pub fn to_js_string(self) -> String {
-        let abs = self.0.unsigned_abs();
         let mut out = String::with_capacity(24);
+        self.write_js_string(&mut out);
+        out
+    }
+
+    /// Append [`Dec::to_js_string`]'s text to `out` without allocating.
+    pub fn write_js_string(self, out: &mut String) {
+        let abs = self.0.unsigned_abs();
         if self.0 < 0 {
             out.push('-');
         }
         let one = ONE as u128;
         if abs == 0 || abs >= one / 1_000_000 {
             // Plain notation: integer part, then the fraction without trailing zeros.
-            let int = abs / one;
-            let frac = abs % one;
-            out.push_str(&int.to_string());
+            push_digits(out, abs / one, 0);
+            let mut frac = abs % one;
             if frac != 0 {
-                let digits = format!("{:018}", frac);
+                let mut width = SCALE as usize;
+                while frac % 10 == 0 {
+                    frac /= 10;
+                    width -= 1;
+                }
                 out.push('.');
-                out.push_str(digits.trim_end_matches('0'));
+                push_digits(out, frac, width);
             }
-            return out;
+            return;
         }
-        // Exponent notation: abs < 1e-6, so abs has fewer than 13 digits as an integer of 1e-18.
-        let digits = abs.to_string();
-        let trimmed = digits.trim_end_matches('0');
-        // value = digits × 10^-18; first digit's power of ten:
-        let exp = digits.len() as i32 - 1 - SCALE as i32;
-        out.push_str(&trimmed[..1]);
-        if trimmed.len() > 1 {
+        // Exponent notation: abs < 1e-6, i.e. fewer than 13 digits as an integer of 1e-18.
+        let mut m = abs;
+        let mut zeros = 0;
+        while m % 10 == 0 {
+            m /= 10;
+            zeros += 1;
+        }
+        let mut digits = [0u8; 40];
+        let n = fill_digits(&mut digits, m);
+        // value = m × 10^(zeros - 18); the first digit's power of ten:
+        let exp = n as i32 - 1 + zeros - SCALE as i32;
+        out.push(digits[40 - n] as char);
+        if n > 1 {
             out.push('.');
-            out.push_str(&trimmed[1..]);
+            for &d in &digits[40 - n + 1..] {
+                out.push(d as char);
+            }
         }
-        out.push_str(&format!("e{exp}"));
-        out
+        out.push('e');
+        out.push('-');
+        push_digits(out, exp.unsigned_abs() as u128, 0);
     }
+
+    /// `|value| × 10^dp` as an integer (truncated): the value written with `dp` decimals with the
+    /// decimal point removed. Its decimal digits are Kraken's checksum field.
+    pub fn checksum_integer(self, dp: u32) -> u128 {
+        self.0.unsigned_abs() / 10u128.pow(SCALE - dp.min(SCALE))
+    }
+}
+
+/// Write the digits of `n` right-aligned into `buf`; returns how many.
+fn fill_digits(buf: &mut [u8; 40], mut n: u128) -> usize {
+    let mut i = buf.len();
+    // 64-bit division by 10 is a multiply; 128-bit division is a slow library call.
+    if let Ok(mut m) = u64::try_from(n) {
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                return buf.len() - i;
+            }
+        }
+    }
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.len() - i
+}
+
+/// Append the decimal digits of `n`, left-padded with zeros to `width` (at most 18).
+fn push_digits(out: &mut String, n: u128, width: usize) {
+    const ZEROS: &str = "000000000000000000";
+    let mut buf = [0u8; 40];
+    let len = fill_digits(&mut buf, n);
+    if width > len {
+        out.push_str(&ZEROS[..(width - len).min(ZEROS.len())]);
+    }
+    // Only ASCII digits were written, so this never fails; pushing the slice at once is much
+    // faster than pushing characters one by one.
+    out.push_str(std::str::from_utf8(&buf[40 - len..]).unwrap_or_default());
 }
 
 enum ParseFail {

@@ -24,6 +24,9 @@ use crate::venue::{Action, Codec, Event, FeedState, Millis, Output, Protocol};
 
 /// Resyncs in a row without reaching live after which the engine reconnects instead.
 const MAX_RESYNCS_IN_PLACE: u32 = 3;
+/// A book side may hold this many times the depth kept before the engine resyncs instead of
+/// truncating.
+const LIMIT_FACTOR: usize = 2;
 /// How long a blocked (HTTP 451) venue waits before it tries again.
 pub const BLOCKED_RETRY_MS: u64 = 5 * 60 * 1000;
 /// How long a rate-limited (HTTP 429) venue waits before it tries again.
@@ -472,19 +475,28 @@ impl Engine {
                     st.counters.book_messages += 1;
                     st.last_update = Some(now);
                 }
-                // A hostile or broken server must not grow a book without bound.
+                // Levels beyond the depth kept are dropped (Binance's diffs outside the snapshot
+                // range, Kraken's levels that fall out of the subscription). A book that grows past
+                // twice that is not an exchange's book any more but a hostile or broken server:
+                // throw it away and count a resync rather than grow without bound.
                 let cap = self.depth_cap;
-                if st.book.len(Side::Bid) > cap || st.book.len(Side::Ask) > cap {
+                let (bids, asks) = (st.book.len(Side::Bid), st.book.len(Side::Ask));
+                if bids.max(asks) > cap.saturating_mul(LIMIT_FACTOR) {
+                    failure = Some(format!(
+                        "book over the limit of {} levels per side ({bids} bids, {asks} asks)",
+                        cap.saturating_mul(LIMIT_FACTOR)
+                    ));
+                } else if bids > cap || asks > cap {
                     st.book.truncate(cap);
                 }
-                if self.synced && st.book.is_crossed() {
+                if failure.is_none() && self.synced && st.book.is_crossed() {
                     let (b, a) = (st.book.best_bid(), st.book.best_ask());
                     failure = Some(format!(
                         "crossed book (bid {} >= ask {})",
                         b.map(|l| l.price.to_string()).unwrap_or_default(),
                         a.map(|l| l.price.to_string()).unwrap_or_default()
                     ));
-                } else if self.synced && st.state != FeedState::Live {
+                } else if failure.is_none() && self.synced && st.state != FeedState::Live {
                     self.resyncs_in_a_row = 0;
                     set_state(&mut st, FeedState::Live, "in sync".into(), now);
                 }

@@ -58,6 +58,14 @@ async fn served_equals_replayed(fixture: &str, choice: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The frames are all in; a REST snapshot (Binance) may still be on its way.
+    while {
+        let st = shared.lock();
+        st.state != replayed.state || st.book != replayed.book
+    } && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let served = shared.lock().clone();
     stop.send_replace(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;

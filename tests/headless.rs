@@ -253,3 +253,185 @@ fn replay_with_out_writes_a_snapshot_of_the_recording() {
     );
     check_csv(dir.path(), &meta);
 }
+
+#[test]
+fn record_then_replay_gives_the_recorded_books() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = depthagg(
+        dir.path(),
+        &[
+            "--demo",
+            "--headless",
+            "--once",
+            "--record",
+            "session.jsonl",
+            "--venues",
+            "kraken,bitfinex",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("session.jsonl")).expect("capture written");
+    let header: Value = serde_json::from_str(text.lines().next().expect("header")).expect("json");
+    assert_eq!(header["t"], "header");
+    assert_eq!(header["venue"], "mixed");
+    assert_eq!(header["protocols"]["kraken"], "kraken-v2");
+    assert_eq!(header["protocols"]["bitfinex"], "bitfinex-v2");
+    for kind in ["connect", "send", "recv"] {
+        assert!(
+            text.contains(&format!("{{\"t\":\"{kind}\"")),
+            "{kind} recorded"
+        );
+    }
+    std::fs::create_dir(dir.path().join("books")).expect("mkdir");
+    let out = depthagg(
+        dir.path(),
+        &[
+            "replay",
+            "session.jsonl",
+            "--headless",
+            "--dump-books",
+            "books",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for venue in ["kraken", "bitfinex"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(venue) && l.contains(" live ")),
+            "{stdout}"
+        );
+        let book = std::fs::read_to_string(dir.path().join(format!("books/{venue}.book.csv")))
+            .expect("book dumped");
+        let mut lines = book.lines();
+        assert_eq!(lines.next(), Some("side,price,qty"));
+        let rows: Vec<(String, f64)> = lines
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_string(), f[1].parse().expect("price"))
+            })
+            .collect();
+        let bids: Vec<f64> = rows.iter().filter(|r| r.0 == "bid").map(|r| r.1).collect();
+        let asks: Vec<f64> = rows.iter().filter(|r| r.0 == "ask").map(|r| r.1).collect();
+        assert!(!bids.is_empty() && !asks.is_empty());
+        assert!(bids.windows(2).all(|w| w[0] > w[1]), "bids high to low");
+        assert!(asks.windows(2).all(|w| w[0] < w[1]), "asks low to high");
+        assert!(
+            rows.iter().position(|r| r.0 == "ask") > rows.iter().rposition(|r| r.0 == "bid"),
+            "bids first"
+        );
+        assert!(bids[0] < asks[0]);
+    }
+}
+
+#[test]
+fn replay_works_on_every_fixture() {
+    for (file, symbol) in [
+        ("binance-spot.capture.jsonl", "binance=LRCBTC"),
+        ("coinbase-advanced.capture.jsonl", "coinbase=BTC-USD"),
+        ("coinbase-exchange.capture.jsonl", "coinbase=SKL-USD"),
+        ("kraken-v1.capture.jsonl", "kraken=XBT/CHF"),
+        ("bitfinex-v2.capture.jsonl", "bitfinex=tTESTBTC:TESTUSD"),
+    ] {
+        let Some(path) = common::fixture(file) else {
+            continue;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = depthagg(
+            dir.path(),
+            &[
+                "replay",
+                path.to_str().expect("utf8"),
+                "--headless",
+                "--symbol",
+                symbol,
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sym = symbol.split_once('=').expect("pair").1;
+        let row = stdout
+            .lines()
+            .find(|l| l.contains(sym))
+            .unwrap_or_else(|| panic!("{file}: {stdout}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[2], "live", "{file}: {row}");
+        // frames, book messages, checksums ok, failed, gaps, resyncs
+        assert_eq!(
+            (cols[6], cols[7], cols[8]),
+            ("0", "0", "0"),
+            "{file}: no failure, gap or resync: {row}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_vanished_output_directory_is_reported_and_writing_resumes_when_it_returns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sub = dir.path().join("out");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depthagg"))
+        .args([
+            "--demo",
+            "--headless",
+            "--interval",
+            "1",
+            "--venues",
+            "kraken",
+            "--out",
+            "out/agg_snapshot.csv",
+        ])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let csv = sub.join("agg_snapshot.csv");
+    let wait_for = |what: &str, f: &dyn Fn() -> bool| {
+        for _ in 0..400 {
+            if f() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("never {what}");
+    };
+    wait_for("wrote a first snapshot", &|| csv.exists());
+    let kept = dir.path().join("kept");
+    std::fs::rename(&sub, &kept).expect("directory goes away");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(!sub.exists(), "depthagg never creates the directory");
+    assert_eq!(child.try_wait().expect("status"), None, "still running");
+    std::fs::create_dir(&sub).expect("directory comes back");
+    wait_for("wrote again", &|| csv.exists());
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let out = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "write failed: cannot write out/agg_snapshot.csv: directory out does not exist"
+        ),
+        "{stderr}"
+    );
+    depthagg::output::verify_pair(&csv).expect("a matching pair once the directory is back");
+}

@@ -2,6 +2,7 @@
 //! number text (protocols.md §3.4, §4.4). Both the client codecs and the simulator use these.
 
 use crate::book::Book;
+use crate::decimal::Dec;
 use crate::types::Side;
 
 /// Kraken's checksum (protocols.md §3.4): the top 10 asks (lowest first) then the top 10 bids
@@ -9,19 +10,78 @@ use crate::types::Side;
 /// precision (`price_dp`, `qty_dp` decimals), with the decimal point removed and then the leading
 /// zeros removed; CRC32 (IEEE) of the concatenation, compared unsigned.
 pub fn kraken(book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
-    let mut text = String::with_capacity(512);
-    let mut field = String::with_capacity(32);
+    let (top, n) = kraken_top(book);
+    kraken_of(&top[..n], price_dp, qty_dp)
+}
+
+/// The top 10 asks (lowest first) then the top 10 bids (highest first), and how many there are.
+fn kraken_top(book: &Book) -> ([(Dec, Dec); 20], usize) {
+    let mut top = [(Dec::ZERO, Dec::ZERO); 20];
+    let mut n = 0;
     for side in [Side::Ask, Side::Bid] {
         for level in book.levels(side).take(10) {
-            for (value, dp) in [(level.price, price_dp), (level.qty, qty_dp)] {
-                field.clear();
-                value.write_fixed(dp, &mut field);
-                let digits = field.trim_start_matches('-').replace('.', "");
-                text.push_str(digits.trim_start_matches('0'));
+            top[n] = (level.price, level.qty);
+            n += 1;
+        }
+    }
+    (top, n)
+}
+
+fn kraken_of(levels: &[(Dec, Dec)], price_dp: u32, qty_dp: u32) -> u32 {
+    // The digits go straight into the hash: no string is built.
+    let mut hasher = crc32fast::Hasher::new();
+    let mut digits = itoa::Buffer::new();
+    for &(price, qty) in levels {
+        for (value, dp) in [(price, price_dp), (qty, qty_dp)] {
+            let n = value.checksum_integer(dp);
+            // Leading zeros are removed, so a zero contributes nothing.
+            if n != 0 {
+                match u64::try_from(n) {
+                    Ok(small) => hasher.update(digits.format(small).as_bytes()),
+                    Err(_) => hasher.update(digits.format(n).as_bytes()),
+                }
             }
         }
     }
-    crc32fast::hash(text.as_bytes())
+    hasher.finalize()
+}
+
+/// [`kraken`] with a memo of the last result: many updates change levels below the top 10, which
+/// leaves the checksum as it was, so the top 10 of each side is compared with the last one (a few
+/// integer compares) before any digit is written.
+#[derive(Debug, Default)]
+pub struct KrakenMemo {
+    last: std::sync::Mutex<Option<KrakenLast>>,
+}
+
+#[derive(Debug)]
+struct KrakenLast {
+    dp: (u32, u32),
+    top: [(Dec, Dec); 20],
+    n: usize,
+    crc: u32,
+}
+
+impl KrakenMemo {
+    /// The checksum of `book` at the given precision, reusing the last one when the top 10 of both
+    /// sides did not change.
+    pub fn checksum(&self, book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
+        let (top, n) = kraken_top(book);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = last.as_ref() {
+            if l.dp == (price_dp, qty_dp) && l.n == n && l.top[..n] == top[..n] {
+                return l.crc;
+            }
+        }
+        let crc = kraken_of(&top[..n], price_dp, qty_dp);
+        *last = Some(KrakenLast {
+            dp: (price_dp, qty_dp),
+            top,
+            n,
+            crc,
+        });
+        crc
+    }
 }
 
 /// Bitfinex's checksum (protocols.md §4.4): the top 25 bids and asks interleaved as
@@ -30,30 +90,31 @@ pub fn kraken(book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
 /// (IEEE). Returned as the signed value Bitfinex sends. A side with fewer than 25 levels simply
 /// contributes fewer items (the official Go client does the same).
 pub fn bitfinex(book: &Book) -> i32 {
-    let bids: Vec<_> = book.levels(Side::Bid).take(25).collect();
-    let asks: Vec<_> = book.levels(Side::Ask).take(25).collect();
-    let mut parts: Vec<String> = Vec::with_capacity(100);
-    for i in 0..25 {
-        if let Some(b) = bids.get(i) {
-            parts.push(b.price.to_js_string());
-            parts.push(b.qty.to_js_string());
+    let mut bids = book.levels(Side::Bid).take(25);
+    let mut asks = book.levels(Side::Ask).take(25);
+    let mut text = String::with_capacity(2048);
+    let item = |text: &mut String, v: Dec| {
+        if !text.is_empty() {
+            text.push(':');
         }
-        if let Some(a) = asks.get(i) {
-            parts.push(a.price.to_js_string());
-            parts.push(
-                crate::decimal::Dec::ZERO
-                    .saturating_sub(a.qty)
-                    .to_js_string(),
-            );
+        v.write_js_string(text);
+    };
+    for _ in 0..25 {
+        if let Some(b) = bids.next() {
+            item(&mut text, b.price);
+            item(&mut text, b.qty);
+        }
+        if let Some(a) = asks.next() {
+            item(&mut text, a.price);
+            item(&mut text, Dec::ZERO.saturating_sub(a.qty));
         }
     }
-    crc32fast::hash(parts.join(":").as_bytes()) as i32
+    crc32fast::hash(text.as_bytes()) as i32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decimal::Dec;
 
     fn d(s: &str) -> Dec {
         Dec::parse(s).expect("valid decimal")
@@ -79,6 +140,26 @@ mod tests {
         let mut book = Book::new();
         book.replace(parse(bids), parse(asks));
         assert_eq!(kraken(&book, 1, 8), 3310070434);
+    }
+
+    #[test]
+    fn kraken_memo_recomputes_only_when_the_top_ten_changes() {
+        let mut book = Book::new();
+        book.replace(
+            (0..20).map(|i| (Dec::from_int(100 - i), Dec::from_int(1))),
+            (0..20).map(|i| (Dec::from_int(101 + i), Dec::from_int(2))),
+        );
+        let memo = KrakenMemo::default();
+        assert_eq!(memo.checksum(&book, 1, 8), kraken(&book, 1, 8));
+        // A change below the top 10 keeps the checksum; one inside changes it.
+        book.set(Side::Bid, Dec::from_int(85), Dec::from_int(9));
+        assert_eq!(memo.checksum(&book, 1, 8), kraken(&book, 1, 8));
+        book.set(Side::Ask, Dec::from_int(105), Dec::from_int(9));
+        let changed = memo.checksum(&book, 1, 8);
+        assert_eq!(changed, kraken(&book, 1, 8));
+        assert_ne!(changed, kraken(&Book::new(), 1, 8));
+        // Another precision is another text.
+        assert_eq!(memo.checksum(&book, 2, 8), kraken(&book, 2, 8));
     }
 
     #[test]

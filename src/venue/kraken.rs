@@ -82,6 +82,7 @@ pub struct V2Codec {
     req_id: u64,
     awaiting_snapshot: bool,
     unsubscribing: bool,
+    memo: checksum::KrakenMemo,
 }
 
 impl V2Codec {
@@ -108,6 +109,7 @@ impl V2Codec {
             req_id: 0,
             awaiting_snapshot: true,
             unsubscribing: false,
+            memo: checksum::KrakenMemo::default(),
         }
     }
 
@@ -304,7 +306,7 @@ impl Codec for V2Codec {
     }
 
     fn checksum(&self, book: &Book) -> u32 {
-        checksum::kraken(book, self.price_dp, self.qty_dp)
+        self.memo.checksum(book, self.price_dp, self.qty_dp)
     }
 
     fn stale_after_ms(&self) -> Millis {
@@ -381,6 +383,7 @@ pub struct V1Codec {
     qty_dp: u32,
     awaiting_snapshot: bool,
     unsubscribing: bool,
+    memo: checksum::KrakenMemo,
 }
 
 impl V1Codec {
@@ -396,6 +399,7 @@ impl V1Codec {
             qty_dp: 0,
             awaiting_snapshot: true,
             unsubscribing: false,
+            memo: checksum::KrakenMemo::default(),
         }
     }
 
@@ -613,7 +617,7 @@ impl Codec for V1Codec {
     }
 
     fn checksum(&self, book: &Book) -> u32 {
-        checksum::kraken(book, self.price_dp, self.qty_dp)
+        self.memo.checksum(book, self.price_dp, self.qty_dp)
     }
 
     fn stale_after_ms(&self) -> Millis {
