@@ -337,6 +337,13 @@ impl Codec for BinanceCodec {
                     self.levels.truncate(start);
                     return Err(CodecError::malformed("depthUpdate without U/u"));
                 };
+                // Binance always sends both lists (empty when a side did not change); a missing one
+                // means the frame was damaged, and applying the rest would lose an update while
+                // its ids still count.
+                if !(frame.has_bids && frame.has_asks) {
+                    self.levels.truncate(start);
+                    return Err(CodecError::malformed("depthUpdate without b or a"));
+                }
                 let head = DiffHead {
                     first_id,
                     last_id,
@@ -493,6 +500,8 @@ struct Frame<'de> {
     error_code: Option<i64>,
     error_msg: Option<Cow<'de, str>>,
     is_ack: bool,
+    has_bids: bool,
+    has_asks: bool,
 }
 
 #[derive(Deserialize)]
@@ -559,14 +568,20 @@ impl<'de> Visitor<'de> for FrameSeed<'_> {
                 Key::Bids | Key::Asks if f.event.is_some_and(|e| e != "depthUpdate") => {
                     map.next_value::<IgnoredAny>()?;
                 }
-                Key::Bids => map.next_value_seed(LevelsSeed {
-                    side: Side::Bid,
-                    levels: &mut *levels,
-                })?,
-                Key::Asks => map.next_value_seed(LevelsSeed {
-                    side: Side::Ask,
-                    levels: &mut *levels,
-                })?,
+                Key::Bids => {
+                    f.has_bids = true;
+                    map.next_value_seed(LevelsSeed {
+                        side: Side::Bid,
+                        levels: &mut *levels,
+                    })?
+                }
+                Key::Asks => {
+                    f.has_asks = true;
+                    map.next_value_seed(LevelsSeed {
+                        side: Side::Ask,
+                        levels: &mut *levels,
+                    })?
+                }
                 Key::Data => {
                     let inner = map.next_value_seed(FrameSeed {
                         levels: &mut *levels,

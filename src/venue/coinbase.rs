@@ -271,7 +271,6 @@ impl Codec for AdvancedCodec {
                             touched = true;
                         }
                         L2Kind::Update => self.updates_before_snapshot += 1,
-                        L2Kind::Other => {}
                     }
                 }
                 if touched && let Some(ms) = frame.timestamp.and_then(parse_rfc3339_ms) {
@@ -318,7 +317,6 @@ struct L2Event {
 enum L2Kind {
     Snapshot,
     Update,
-    Other,
 }
 
 /// The envelope fields of an Advanced Trade frame.
@@ -479,6 +477,7 @@ impl<'de> Visitor<'de> for L2EventSeed<'_> {
         let start = self.levels.len();
         let mut kind: Option<&'de str> = None;
         let mut ours: Option<bool> = None;
+        let mut has_updates = false;
         let mut message: Option<Cow<'de, str>> = None;
         while let Some(key) = map.next_key::<L2EventKey>()? {
             match key {
@@ -490,9 +489,12 @@ impl<'de> Visitor<'de> for L2EventSeed<'_> {
                 L2EventKey::Updates if ours == Some(false) => {
                     map.next_value::<IgnoredAny>()?;
                 }
-                L2EventKey::Updates => map.next_value_seed(UpdatesSeed {
-                    levels: &mut *self.levels,
-                })?,
+                L2EventKey::Updates => {
+                    has_updates = true;
+                    map.next_value_seed(UpdatesSeed {
+                        levels: &mut *self.levels,
+                    })?
+                }
                 L2EventKey::Message => message = map.next_value()?,
                 L2EventKey::Other => {
                     map.next_value::<IgnoredAny>()?;
@@ -508,10 +510,17 @@ impl<'de> Visitor<'de> for L2EventSeed<'_> {
             self.levels.truncate(start);
             return Ok(L2EventOutcome::Skipped);
         }
-        let kind = match kind {
-            Some("snapshot") => L2Kind::Snapshot,
-            Some("update") => L2Kind::Update,
-            _ => L2Kind::Other,
+        // An event of our product always says what it is and carries its updates: one that does
+        // not was damaged, and skipping it would lose an update while its sequence number counts.
+        let kind = match (kind, has_updates) {
+            (Some("snapshot"), true) => L2Kind::Snapshot,
+            (Some("update"), true) => L2Kind::Update,
+            _ => {
+                self.levels.truncate(start);
+                return Err(de::Error::custom(
+                    "level2 event of our product without a known type or its updates",
+                ));
+            }
         };
         Ok(L2EventOutcome::Ours(L2Event {
             kind,
