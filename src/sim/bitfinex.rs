@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::faults::Fault;
-use super::hub::{Gone, Hub, Out, bump, diff_views, json_str, next_step, now_ms, top_of};
+use super::hub::{Gone, Hub, Out, advance_view, bump, json_str, next_step, now_ms, top_of};
 use super::market::Change;
 use crate::book::Book;
 use crate::decimal::Dec;
@@ -296,12 +296,10 @@ pub(crate) async fn session(hub: Arc<Hub>, ws: WebSocketStream<TcpStream>) {
                         for x in &step.changes {
                             ch.mirror.set(x.side, x.price, x.qty);
                         }
-                        let new_view = top_of(&ch.mirror, ch.len);
-                        let mut diff = diff_views(&ch.view, &new_view, &ch.mirror, true);
+                        let mut diff = advance_view(&mut ch.view, &ch.mirror, ch.len, true);
                         // Deletes first, so a client applying entries one by one never holds
                         // more than `len` levels.
                         diff.sort_by_key(|x| !x.qty.is_zero());
-                        ch.view = new_view;
                         if diff.is_empty() {
                             continue;
                         }

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::faults::Fault;
-use super::hub::{Gone, Hub, Out, bump, diff_views, json_str, next_step, top_of, utc_text};
+use super::hub::{Gone, Hub, Out, advance_view, bump, json_str, next_step, top_of, utc_text};
 use super::market::Change;
 use crate::book::Book;
 use crate::types::Side;
@@ -253,9 +253,7 @@ pub(crate) async fn session(hub: Arc<Hub>, ws: WebSocketStream<TcpStream>) {
                         for c in &step.changes {
                             v.mirror.set(c.side, c.price, c.qty);
                         }
-                        let new_view = top_of(&v.mirror, v.depth);
-                        let diff = diff_views(&v.view, &new_view, &v.mirror, false);
-                        v.view = new_view;
+                        let diff = advance_view(&mut v.view, &v.mirror, v.depth, false);
                         if diff.is_empty() {
                             continue;
                         }
