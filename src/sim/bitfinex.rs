@@ -296,7 +296,7 @@ pub(crate) async fn session(hub: Arc<Hub>, ws: WebSocketStream<TcpStream>) {
                         for x in &step.changes {
                             ch.mirror.set(x.side, x.price, x.qty);
                         }
-                        let mut diff = advance_view(&mut ch.view, &ch.mirror, ch.len, true);
+                        let mut diff = advance_view(&mut ch.view, &ch.mirror, &step.changes, ch.len, true);
                         // Deletes first, so a client applying entries one by one never holds
                         // more than `len` levels.
                         diff.sort_by_key(|x| !x.qty.is_zero());

@@ -437,62 +437,114 @@ pub(crate) fn diff_views(
 }
 
 /// Bring `view` (what a subscriber holds: the best `depth` levels of each side of `mirror`, as
-/// of the last step) up to date with `mirror`, and return what the subscriber must apply: the
-/// same changes as `diff_views(view, &top_of(mirror, depth), mirror, send_out_of_scope)`, without
-/// building a new view each step (max-rate mode steps thousands of times a second). One pass over
-/// the best `depth` levels, no allocation beyond the changes.
+/// of the last step) up to date after `changes` were applied to `mirror`, and return what the
+/// subscriber must apply: the same changes, in the same order, as
+/// `diff_views(view, &top_of(mirror, depth), mirror, send_out_of_scope)`. Only the changed prices
+/// and the view's boundary are visited (max-rate mode steps thousands of times a second).
 pub(crate) fn advance_view(
     view: &mut Book,
     mirror: &Book,
+    changes: &[Change],
     depth: usize,
     send_out_of_scope: bool,
 ) -> Vec<Change> {
     let mut out = Vec::new();
     for side in [Side::Bid, Side::Ask] {
-        // Best first on both sides: for bids a higher price is better.
+        // Best first: for bids a higher price is better.
         let better = |a: Dec, b: Dec| match side {
             Side::Bid => a > b,
             Side::Ask => a < b,
         };
-        let mut sets = Vec::new();
-        let mut deletes = Vec::new();
-        let mut old = view.levels(side).peekable();
-        for new in mirror.levels(side).take(depth) {
-            // Levels of the old view better than this one are no longer in the new view.
-            while let Some(o) = old.next_if(|o| better(o.price, new.price)) {
-                if send_out_of_scope || mirror.get(side, o.price).is_none() {
-                    deletes.push(o.price);
+        let worst = |v: &Book| match side {
+            Side::Bid => v
+                .bids_in(Dec::from_raw(i128::MIN), Dec::from_raw(i128::MAX))
+                .next(),
+            Side::Ask => v.levels(Side::Ask).last(),
+        };
+        let mut prices: Vec<Dec> = changes
+            .iter()
+            .filter(|c| c.side == side)
+            .map(|c| c.price)
+            .collect();
+        prices.sort_unstable();
+        prices.dedup();
+        // price -> Some(qty) to set on the client, None to delete there.
+        let mut sent: std::collections::BTreeMap<Dec, Option<Dec>> = Default::default();
+        let mut added = std::collections::BTreeSet::new();
+        // Every mirror level better than the old boundary is in the view; a new level joins only
+        // if it is better than that boundary (or the view held the whole side). Levels from below
+        // the boundary come in by the fill further down, in price order.
+        let old_worst = worst(view).map(|w| w.price);
+        let was_full = view.len(side) >= depth;
+        for p in prices {
+            let held = view.get(side, p);
+            match (mirror.get(side, p), held) {
+                (None, Some(_)) => {
+                    view.set(side, p, Dec::ZERO);
+                    sent.insert(p, None);
+                }
+                (None, None) => {}
+                (Some(q), Some(h)) => {
+                    if q != h {
+                        view.set(side, p, q);
+                        sent.insert(p, Some(q));
+                    }
+                }
+                (Some(q), None) => {
+                    let fits = !was_full || old_worst.is_some_and(|w| better(p, w));
+                    if fits {
+                        view.set(side, p, q);
+                        sent.insert(p, Some(q));
+                        added.insert(p);
+                    }
                 }
             }
-            match old.next_if(|o| o.price == new.price) {
-                Some(o) if o.qty == new.qty => {}
-                _ => sets.push((new.price, new.qty)),
+        }
+        // Too many: the worst fall out of scope.
+        while view.len(side) > depth {
+            let Some(w) = worst(view) else { break };
+            view.set(side, w.price, Dec::ZERO);
+            if added.remove(&w.price) {
+                // Added and dropped in the same step: the client never needs to hear of it.
+                sent.remove(&w.price);
+            } else if send_out_of_scope {
+                sent.insert(w.price, None);
+            } else {
+                sent.remove(&w.price);
             }
         }
-        for o in old {
-            if send_out_of_scope || mirror.get(side, o.price).is_none() {
-                deletes.push(o.price);
+        // Too few: levels from below the boundary come into scope.
+        if view.len(side) < depth {
+            let from = worst(view).map(|w| w.price);
+            let fill: Vec<_> = mirror
+                .levels(side)
+                .skip_while(|l| from.is_some_and(|f| !better(f, l.price)))
+                .take(depth - view.len(side))
+                .collect();
+            for l in fill {
+                view.set(side, l.price, l.qty);
+                sent.insert(l.price, Some(l.qty));
             }
         }
-        for &(price, qty) in &sets {
-            out.push(Change { side, price, qty });
+        // The reference order: sets best first, then deletes best first.
+        let mut ordered: Vec<(Dec, Option<Dec>)> = sent.into_iter().collect();
+        if side == Side::Bid {
+            ordered.reverse();
         }
-        for &price in &deletes {
-            out.push(Change {
-                side,
-                price,
-                qty: Dec::ZERO,
-            });
+        for &(price, q) in &ordered {
+            if let Some(qty) = q {
+                out.push(Change { side, price, qty });
+            }
         }
-        // The view is the best `depth` of the mirror again; levels that only fell out of scope
-        // leave it too.
-        for (price, qty) in sets {
-            view.set(side, price, qty);
+        for &(price, q) in &ordered {
+            if q.is_none() {
+                out.push(Change {
+                    side,
+                    price,
+                    qty: Dec::ZERO,
+                });
+            }
         }
-        for price in deletes {
-            view.set(side, price, Dec::ZERO);
-        }
-        view.truncate_side(side, depth);
     }
     out
 }
@@ -550,6 +602,18 @@ mod tests {
         // A better bid arrives (99 falls out of scope), the best ask is deleted (103 enters).
         full.set(Side::Bid, d("100.5"), d("4"));
         full.set(Side::Ask, d("101"), Dec::ZERO);
+        let changes = [
+            Change {
+                side: Side::Bid,
+                price: d("100.5"),
+                qty: d("4"),
+            },
+            Change {
+                side: Side::Ask,
+                price: d("101"),
+                qty: Dec::ZERO,
+            },
+        ];
         let new = top_of(&full, 2);
         for send_out in [false, true] {
             let mut client = old.clone();
@@ -563,7 +627,7 @@ mod tests {
         for send_out in [false, true] {
             let mut incremental = old.clone();
             assert_eq!(
-                advance_view(&mut incremental, &full, 2, send_out),
+                advance_view(&mut incremental, &full, &changes, 2, send_out),
                 diff_views(&old, &new, &full, send_out)
             );
             assert_eq!(incremental, new);
@@ -586,6 +650,7 @@ mod tests {
             let mut full = Book::new();
             let mut view = Book::new();
             for _ in 0..2000 {
+                let mut changes = Vec::new();
                 for _ in 0..rng.gen_range(1..6) {
                     let side = if rng.gen_bool(0.5) {
                         Side::Bid
@@ -605,10 +670,11 @@ mod tests {
                         Dec::from_int(rng.gen_range(1..9))
                     };
                     full.set(side, price, qty);
+                    changes.push(Change { side, price, qty });
                 }
                 let new = top_of(&full, 10);
                 let want = diff_views(&view, &new, &full, send_out);
-                let got = advance_view(&mut view, &full, 10, send_out);
+                let got = advance_view(&mut view, &full, &changes, 10, send_out);
                 assert_eq!(got, want);
                 assert_eq!(view, new);
             }

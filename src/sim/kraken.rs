@@ -253,7 +253,7 @@ pub(crate) async fn session(hub: Arc<Hub>, ws: WebSocketStream<TcpStream>) {
                         for c in &step.changes {
                             v.mirror.set(c.side, c.price, c.qty);
                         }
-                        let diff = advance_view(&mut v.view, &v.mirror, v.depth, false);
+                        let diff = advance_view(&mut v.view, &v.mirror, &step.changes, v.depth, false);
                         if diff.is_empty() {
                             continue;
                         }
