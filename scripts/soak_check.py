@@ -10,14 +10,16 @@ faults on all four venues, watches it from outside, stops it with SIGTERM and ch
     Binance reject (a refused REST snapshot is retried), and, in runs long enough for their
     enforced waits (60 s and 5 min), HTTP 429 and HTTP 451;
   * the *lasting* faults, injected in the last 15 s on distinct venues, show as they should in the
-    venues' last logged states: a rejected subscription (Coinbase/Kraken/Bitfinex) leaves the venue `down`,
-    HTTP 451 (and, in short runs, HTTP 429) leaves it `blocked`; every other venue is `live`;
+    venues' last logged states: a rejected subscription (Coinbase/Kraken/Bitfinex) leaves the
+    venue `down`, HTTP 451 (and, in short runs, HTTP 429) leaves it `blocked`; every other venue
+    is `live`;
   * every CSV/sidecar pair read during the run (about four reads a second, writer interval 1 s)
     parses and matches its sidecar: header `price,buy_qty,sell_qty`, numeric rows with strictly
     ascending prices on the bin grid, quantities with the sidecar's decimals, row count and byte
     count as in the sidecar, SHA-256 equal to `csv_sha256`, included venues all live; the final
     pair after exit matches without retry and no temporary file is left behind;
-  * the writer never goes more than 10 s without writing;
+  * the writer never goes more than 10 s without writing (or logging that it skipped because no
+    venue was live);
   * RSS at the end is at most 10 % above RSS after the first minute (after a third of the run for
     runs shorter than 2 minutes), with glibc's mmap threshold pinned unless --malloc default
     (see the comment in main()).
@@ -98,6 +100,11 @@ def spec_items(venue, kind, at_ms):
     return [f"{venue}={kind}{at}"]
 
 
+def rss_reference_s(duration):
+    """When warm-up ends: after the first minute, or a third of a run shorter than 2 minutes."""
+    return 60.0 if duration >= 120 else duration / 3
+
+
 def max_overlap(intervals, lo, hi):
     """Most intervals covering one moment of [lo, hi]."""
     moments = [lo] + [a for a, _ in intervals if lo <= a <= hi]
@@ -111,8 +118,10 @@ def make_schedule(duration, seed):
     stretch = max(1.0, duration / 3600.0)  # keeps the spec well under the argv limit
     body = []
     blocked = []  # (from, to): at most two venues refused by HTTP 429/451 at a time
-    # When the run is long enough, one venue starts with HTTP 451 and another with HTTP 429, so
-    # their waits are always exercised; later ones come from the weighted draw. Those two venues
+    # No refusals before the RSS reference is taken, so it sees four live books.
+    warm = rss_reference_s(duration) + 10
+    # When the run is long enough, one venue gets HTTP 451 and another HTTP 429 right after
+    # warm-up, so their waits are always exercised; later ones come from the weighted draw. Those two venues
     # are scheduled first so the limit on overlapping refusals cannot crowd them out.
     order = VENUES[:]
     rng.shuffle(order)
@@ -128,7 +137,7 @@ def make_schedule(duration, seed):
         while True:
             fits = [(k, w) for k, w in kinds if t + budget_s(k, venue) <= t_end_phase - 1
                     and (k not in BLOCKING
-                         or max_overlap(blocked, t, t + budget_s(k, venue)) < 2)]
+                         or (t >= warm and max_overlap(blocked, t, t + budget_s(k, venue)) < 2))]
             if not fits:
                 break
             fit_names = {k for k, _ in fits}
@@ -409,8 +418,7 @@ def main():
     # --malloc default runs glibc as shipped.
     if args.malloc == "pinned":
         env["MALLOC_MMAP_THRESHOLD_"] = str(256 * 1024)
-    # Reference after warm-up: the first minute, or a third of a run shorter than 2 minutes.
-    rss_ref_at = 60.0 if duration >= 120 else duration / 3
+    rss_ref_at = rss_reference_s(duration)
     print(f"soak: {duration:g} s, seed {args.seed}, {len(body)} transient + {len(end)} lasting "
           f"faults, files in {workdir}", flush=True)
 
