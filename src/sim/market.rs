@@ -249,13 +249,15 @@ impl VenueMarket {
                 Side::Ask
             };
             let len = self.book.len(side);
-            let idx = if self.rng.gen_bool(0.75) {
-                self.rng.gen_range(0..len.clamp(1, 40))
+            let at = if self.rng.gen_bool(0.75) {
+                let idx = self.rng.gen_range(0..len.clamp(1, 40));
+                self.book.levels(side).nth(idx)
             } else {
-                self.rng.gen_range(0..len.max(1))
+                // Anywhere in the book: a random price between its ends, then the level at or
+                // above it (a range lookup, not a walk over thousands of levels).
+                self.level_near_random_price(side)
             };
             let roll = self.rng.gen_range(0..100);
-            let at = self.book.levels(side).nth(idx);
             if roll < 60 {
                 if let Some(level) = at {
                     let q = self.qty();
@@ -321,6 +323,16 @@ impl VenueMarket {
             }
         }
         out
+    }
+
+    fn level_near_random_price(&mut self, side: Side) -> Option<crate::book::Level> {
+        let c = self.book.coverage();
+        let (lo, hi) = match side {
+            Side::Bid => (c.low?, self.book.best_bid()?.price),
+            Side::Ask => (self.book.best_ask()?.price, c.high?),
+        };
+        let t = self.rng.gen_range(self.ticks(lo)..=self.ticks(hi));
+        self.book.side_in(side, self.price(t), hi).next()
     }
 
     fn apply(&mut self, out: &mut Vec<Change>, side: Side, price: Dec, qty: Dec) {
