@@ -275,10 +275,6 @@ fn push_sets(levels: &[(Side, Dec, Dec)], out: &mut Output) {
 }
 
 impl Codec for BinanceCodec {
-    fn protocol(&self) -> Protocol {
-        self.spec.protocol
-    }
-
     fn spec(&self) -> &VenueSpec {
         &self.spec
     }

@@ -28,7 +28,7 @@ use crate::decimal::Dec;
 use crate::types::Side;
 use crate::venue::wire::{RawArray, Text, for_each, json_string};
 use crate::venue::{
-    Action, Codec, CodecError, Event, FeedState, Millis, Output, Protocol, VenueSpec, checksum,
+    Action, Codec, CodecError, Event, FeedState, Millis, Output, VenueSpec, checksum,
 };
 
 /// The symbol depthagg follows on Bitfinex.
@@ -337,16 +337,8 @@ impl BitfinexCodec {
 }
 
 impl Codec for BitfinexCodec {
-    fn protocol(&self) -> Protocol {
-        self.spec.protocol
-    }
-
     fn spec(&self) -> &VenueSpec {
         &self.spec
-    }
-
-    fn connect_url(&self) -> String {
-        self.spec.ws_url.clone()
     }
 
     fn on_open(&mut self, _now: Millis, out: &mut Output) {

@@ -34,7 +34,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::decimal::Dec;
 use crate::types::Side;
-use crate::venue::{Codec, CodecError, Event, FeedState, Millis, Output, Protocol, VenueSpec};
+use crate::venue::{Codec, CodecError, Event, FeedState, Millis, Output, VenueSpec};
 
 /// Silence after which a Coinbase feed is stale: three missed one-second heartbeats.
 pub const STALE_AFTER_MS: Millis = 3000;
@@ -192,16 +192,8 @@ impl AdvancedCodec {
 }
 
 impl Codec for AdvancedCodec {
-    fn protocol(&self) -> Protocol {
-        self.spec.protocol
-    }
-
     fn spec(&self) -> &VenueSpec {
         &self.spec
-    }
-
-    fn connect_url(&self) -> String {
-        self.spec.ws_url.clone()
     }
 
     fn on_open(&mut self, _now: Millis, out: &mut Output) {
@@ -617,16 +609,8 @@ impl ExchangeCodec {
 }
 
 impl Codec for ExchangeCodec {
-    fn protocol(&self) -> Protocol {
-        self.spec.protocol
-    }
-
     fn spec(&self) -> &VenueSpec {
         &self.spec
-    }
-
-    fn connect_url(&self) -> String {
-        self.spec.ws_url.clone()
     }
 
     fn on_open(&mut self, _now: Millis, out: &mut Output) {
@@ -853,6 +837,7 @@ impl<'de> Visitor<'de> for ChangesSeed<'_> {
 mod tests {
     use super::*;
     use crate::venue::Action;
+    use crate::venue::Protocol;
 
     fn d(s: &str) -> Dec {
         Dec::parse(s).expect("valid decimal")

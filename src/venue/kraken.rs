@@ -28,9 +28,7 @@ use crate::book::Book;
 use crate::decimal::Dec;
 use crate::types::Side;
 use crate::venue::wire::{RawArray, Text, for_each, json_string};
-use crate::venue::{
-    Codec, CodecError, Event, FeedState, Millis, Output, Protocol, VenueSpec, checksum,
-};
+use crate::venue::{Codec, CodecError, Event, FeedState, Millis, Output, VenueSpec, checksum};
 
 /// The symbol depthagg follows on Kraken WS v2 (v1 calls it `XBT/USD`).
 pub const DEFAULT_SYMBOL_V2: &str = "BTC/USD";
@@ -240,16 +238,8 @@ impl V2Codec {
 }
 
 impl Codec for V2Codec {
-    fn protocol(&self) -> Protocol {
-        self.spec.protocol
-    }
-
     fn spec(&self) -> &VenueSpec {
         &self.spec
-    }
-
-    fn connect_url(&self) -> String {
-        self.spec.ws_url.clone()
     }
 
     fn on_open(&mut self, _now: Millis, out: &mut Output) {
@@ -579,16 +569,8 @@ impl V1Codec {
 }
 
 impl Codec for V1Codec {
-    fn protocol(&self) -> Protocol {
-        self.spec.protocol
-    }
-
     fn spec(&self) -> &VenueSpec {
         &self.spec
-    }
-
-    fn connect_url(&self) -> String {
-        self.spec.ws_url.clone()
     }
 
     fn on_open(&mut self, _now: Millis, out: &mut Output) {

@@ -333,14 +333,19 @@ impl From<serde_json::Error> for CodecError {
 
 /// One exchange protocol, sans IO.
 pub trait Codec: Send {
-    /// The protocol spoken.
-    fn protocol(&self) -> Protocol;
-
     /// The spec this codec was built from.
     fn spec(&self) -> &VenueSpec;
 
-    /// The full WebSocket URL to connect to (stream names in the path where the protocol wants it).
-    fn connect_url(&self) -> String;
+    /// The protocol spoken.
+    fn protocol(&self) -> Protocol {
+        self.spec().protocol
+    }
+
+    /// The full WebSocket URL to connect to (stream names in the path where the protocol wants
+    /// it); the spec's URL unless the protocol says otherwise.
+    fn connect_url(&self) -> String {
+        self.spec().ws_url.clone()
+    }
 
     /// The connection is open: reset per-connection state and emit the subscribe frames.
     fn on_open(&mut self, now: Millis, out: &mut Output);
