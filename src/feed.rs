@@ -156,9 +156,14 @@ pub async fn run_feed(mut engine: Engine, opts: FeedOptions, mut shutdown: watch
                 min_delay_ms,
             } => (reason, min_delay_ms),
         };
-        // A connection that reached live resets the backoff.
+        // A connection that reached live resets the backoff. Stale counts: only a live book is
+        // marked stale, so a connection dropped for silence was live until the data stopped;
+        // without this, every stall added a backoff step for good (7.7 s after a few, up to 30 s).
         let was_live = engine.shared().lock().counters.book_messages > 0
-            && engine.shared().lock().state == FeedState::Live;
+            && matches!(
+                engine.shared().lock().state,
+                FeedState::Live | FeedState::Stale
+            );
         engine.on_close(&reason, now_ms());
         if was_live {
             attempt = 0;
