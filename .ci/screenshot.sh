@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Take the README screenshot from a real `depthagg --demo` run: the dashboard runs in a private
 # tmux server at 160×48, the coloured screen is read with `tmux capture-pane -e -p` once all four
-# venues are live and a snapshot has been written, and scripts/ansi_to_png.py draws it cell by cell
+# venues are live and a snapshot has been written, and .ci/ansi_to_png.py draws it cell by cell
 # in DejaVu Sans Mono.
 #
-# Usage: scripts/screenshot.sh [OUT.png]   (default: assets/dashboard-demo.png)
+# Usage: .ci/screenshot.sh [OUT.png]   (default: assets/dashboard-demo.png)
 # Env: DEPTHAGG_BIN (default: target/debug/depthagg, built if missing), COLS, ROWS, FONT_PX.
 # Needs tmux, fonts-dejavu-core and Pillow; installs the Debian packages when run as root.
 set -euo pipefail
@@ -87,7 +87,7 @@ sed 's/\x1b\[[0-9;:]*m//g' "$work/screen.ans"
 tm send-keys -t shot q
 
 mkdir -p "$(dirname "$out")"
-"$py" "$repo/scripts/ansi_to_png.py" "$work/screen.ans" "$out" "$cols" "$rows" "$font_px"
+"$py" "$repo/.ci/ansi_to_png.py" "$work/screen.ans" "$out" "$cols" "$rows" "$font_px"
 bytes=$(stat -c %s "$out")
 echo "wrote $out ($bytes bytes, ${cols}×${rows} cells)"
 ((bytes < max_bytes)) || { echo "$out is over $max_bytes bytes" >&2; exit 1; }

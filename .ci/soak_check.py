@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fault soak of `depthagg --demo --headless` (issue "Reliability"); run through scripts/soak.sh.
+"""Fault soak of `depthagg --demo --headless` (issue "Reliability"); run through .ci/soak.sh.
 
 Runs depthagg for DURATION seconds against its embedded simulator with a seeded random schedule of
 faults on all four venues, watches it from outside, stops it with SIGTERM and checks:

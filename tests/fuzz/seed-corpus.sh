@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build seed corpora from the recorded fixtures in ../shared/fixtures (kept out of git).
-# Usage: fuzz/seed-corpus.sh   then   cargo +nightly fuzz run codec -- -max_total_time=600
+# Usage: tests/fuzz/seed-corpus.sh   then   cargo +nightly fuzz run --fuzz-dir tests/fuzz codec -- -max_total_time=600
 set -euo pipefail
 cd "$(dirname "$0")"
-fx=../../shared/fixtures
+fx=../../../shared/fixtures
 mkdir -p corpus/codec corpus/capture
 python3 - "$fx" <<'PY'
 import json, sys, os, hashlib
