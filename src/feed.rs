@@ -156,14 +156,7 @@ pub async fn run_feed(mut engine: Engine, opts: FeedOptions, mut shutdown: watch
                 min_delay_ms,
             } => (reason, min_delay_ms),
         };
-        // A connection that reached live resets the backoff. Stale counts: only a live book is
-        // marked stale, so a connection dropped for silence was live until the data stopped;
-        // without this, every stall added a backoff step for good (7.7 s after a few, up to 30 s).
-        let was_live = engine.shared().lock().counters.book_messages > 0
-            && matches!(
-                engine.shared().lock().state,
-                FeedState::Live | FeedState::Stale
-            );
+        let was_live = resets_backoff(&engine.shared().lock());
         engine.on_close(&reason, now_ms());
         if was_live {
             attempt = 0;
@@ -181,6 +174,14 @@ pub async fn run_feed(mut engine: Engine, opts: FeedOptions, mut shutdown: watch
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Whether a connection that just ended resets the reconnect backoff: it does when its book was
+/// live. Stale counts too: only a live book is marked stale, so a connection dropped for silence
+/// was live until the data stopped; without this, every stall added a backoff step for good
+/// (Kraken waited 7.7 s after a few stalls instead of 0.5 s; found by the soak).
+fn resets_backoff(st: &crate::engine::VenueState) -> bool {
+    st.counters.book_messages > 0 && matches!(st.state, FeedState::Live | FeedState::Stale)
 }
 
 /// Exponential backoff with full jitter in [50 %, 100 %] of the step, capped.
@@ -400,5 +401,54 @@ fn describe_connect_error(e: &tungstenite::Error) -> (Option<u16>, String) {
             )
         }
         other => (None, format!("cannot connect: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::VenueState;
+    use crate::venue::Protocol;
+
+    #[test]
+    fn a_live_or_stale_connection_resets_the_backoff() {
+        let mut st = VenueState::new(Protocol::KrakenV2, "BTC/USD", "test", 0);
+        st.state = FeedState::Stale;
+        assert!(!resets_backoff(&st), "never had a book");
+        st.counters.book_messages = 1;
+        for (state, resets) in [
+            (FeedState::Live, true),
+            (FeedState::Stale, true),
+            (FeedState::Resyncing, false),
+            (FeedState::Syncing, false),
+            (FeedState::Blocked, false),
+            (FeedState::Down, false),
+            (FeedState::Connecting, false),
+        ] {
+            st.state = state;
+            assert_eq!(resets_backoff(&st), resets, "{state}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_the_cap() {
+        let opts = FeedOptions {
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(1000),
+            ..FeedOptions::default()
+        };
+        for (attempt, step) in [
+            (0u32, 100u64),
+            (1, 200),
+            (2, 400),
+            (3, 800),
+            (4, 1000),
+            (30, 1000),
+        ] {
+            for _ in 0..50 {
+                let d = backoff_delay(&opts, attempt).as_millis() as u64;
+                assert!(d >= step / 2 && d <= step, "attempt {attempt}: {d} ms");
+            }
+        }
     }
 }
