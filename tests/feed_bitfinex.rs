@@ -2,9 +2,11 @@
 //! checksum vectors (protocols.md §7) and fault cases as data.
 mod common;
 
+use common::{counters, levels, state};
+
 use depthagg::capture::Record;
 use depthagg::decimal::Dec;
-use depthagg::engine::{Counters, Engine};
+use depthagg::engine::Engine;
 use depthagg::types::Side;
 use depthagg::venue::bitfinex::BitfinexCodec;
 use depthagg::venue::{Action, FeedState, Protocol, VenueSpec, codec_for};
@@ -22,19 +24,6 @@ fn spec(symbol: &str, depth: usize) -> VenueSpec {
     let mut spec = VenueSpec::new(Protocol::BitfinexV2, symbol);
     spec.depth = depth;
     spec
-}
-
-fn state(engine: &Engine) -> (FeedState, String) {
-    let st = engine.shared().lock();
-    (st.state, st.reason.clone())
-}
-
-fn counters(engine: &Engine) -> Counters {
-    engine.shared().lock().counters.clone()
-}
-
-fn levels(engine: &Engine) -> (usize, usize) {
-    engine.shared().lock().levels()
 }
 
 const SUBSCRIBE_TBTCUSD: &str = r#"{"event":"subscribe","channel":"book","symbol":"tBTCUSD","prec":"P0","freq":"F0","len":"250"}"#;

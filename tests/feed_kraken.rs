@@ -2,9 +2,11 @@
 //! vectors (protocols.md §7) and fault cases as data.
 mod common;
 
+use common::{counters, levels, state};
+
 use depthagg::capture::Record;
 use depthagg::decimal::Dec;
-use depthagg::engine::{Counters, Engine};
+use depthagg::engine::Engine;
 use depthagg::types::Side;
 use depthagg::venue::kraken::{V1Codec, V2Codec};
 use depthagg::venue::{Action, Codec, FeedState, Protocol, VenueSpec, codec_for};
@@ -22,19 +24,6 @@ fn open(codec: Box<dyn Codec>) -> (Engine, Vec<Action>) {
     let mut engine = Engine::standalone(codec, "test", 0);
     let actions = engine.on_open(0).to_vec();
     (engine, actions)
-}
-
-fn state(engine: &Engine) -> (FeedState, String) {
-    let st = engine.shared().lock();
-    (st.state, st.reason.clone())
-}
-
-fn counters(engine: &Engine) -> Counters {
-    engine.shared().lock().counters.clone()
-}
-
-fn levels(engine: &Engine) -> (usize, usize) {
-    engine.shared().lock().levels()
 }
 
 fn qty(engine: &Engine, side: Side, price: &str) -> Option<Dec> {

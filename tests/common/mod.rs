@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use depthagg::capture::{CaptureReader, Record};
+use depthagg::engine::{Counters, Engine};
+use depthagg::venue::FeedState;
 
 /// Path of a file in `../shared/fixtures`. When it is missing: under CI (`CI` set) the test fails;
 /// elsewhere it is skipped with a note on stderr (returns `None`).
@@ -38,4 +40,20 @@ pub fn records(path: &std::path::Path) -> Vec<Record> {
 /// Record time (Unix seconds) as Unix milliseconds.
 pub fn ms(ts: f64) -> i64 {
     (ts * 1000.0).round() as i64
+}
+
+/// An engine's state and reason.
+pub fn state(engine: &Engine) -> (FeedState, String) {
+    let st = engine.shared().lock();
+    (st.state, st.reason.clone())
+}
+
+/// An engine's counters.
+pub fn counters(engine: &Engine) -> Counters {
+    engine.shared().lock().counters.clone()
+}
+
+/// An engine's book size `(bids, asks)`.
+pub fn levels(engine: &Engine) -> (usize, usize) {
+    engine.shared().lock().levels()
 }
