@@ -245,6 +245,7 @@ fn push_digits(out: &mut String, n: u128, width: usize) {
     out.push_str(std::str::from_utf8(&buf[40 - len..]).unwrap_or_default());
 }
 
+#[derive(Debug, PartialEq)]
 enum ParseFail {
     Empty,
     Invalid,
@@ -253,6 +254,14 @@ enum ParseFail {
 }
 
 fn parse_bytes(b: &[u8]) -> Result<Dec, ParseFail> {
+    match parse_plain(b) {
+        Some(d) => Ok(d),
+        None => parse_general(b),
+    }
+}
+
+/// Any decimal text the module accepts: sign, point, exponent, digits past an `i128`.
+fn parse_general(b: &[u8]) -> Result<Dec, ParseFail> {
     if b.is_empty() {
         return Err(ParseFail::Empty);
     }
@@ -357,6 +366,44 @@ fn parse_bytes(b: &[u8]) -> Result<Dec, ParseFail> {
         }
     }
     Ok(Dec(if neg { -m } else { m }))
+}
+
+/// The common case in one pass on a `u64`: at most 19 digits with at most one point and at most
+/// 18 of them after it, no sign, no exponent. `None` for anything else, which the general parser
+/// then reads (and refuses, if it must).
+fn parse_plain(b: &[u8]) -> Option<Dec> {
+    const POW10: [i128; 19] = {
+        let mut t = [1i128; 19];
+        let mut i = 1;
+        while i < 19 {
+            t[i] = t[i - 1] * 10;
+            i += 1;
+        }
+        t
+    };
+    let mut mant: u64 = 0;
+    let mut digits = 0;
+    let mut point = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits > 19 {
+                    return None;
+                }
+                mant = mant * 10 + u64::from(c - b'0');
+            }
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let frac = point.map_or(0, |p| b.len() - p - 1);
+    let shift = (SCALE as usize).checked_sub(frac)?;
+    // 19 digits fit in a u64 (< 10^19 < 2^64), and u64 × 10^18 < 2^127.
+    Some(Dec(i128::from(mant) * POW10[shift]))
 }
 
 impl FromStr for Dec {
@@ -484,5 +531,25 @@ mod tests {
     fn f64_is_close() {
         assert_eq!(d("65083.66").to_f64(), 65083.66);
         assert_eq!(d("-0.5").to_f64(), -0.5);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        /// The one-pass parser of plain text agrees with the general one wherever it answers, and
+        /// answers for every plain exchange number (up to 19 digits, up to 18 decimals).
+        #[test]
+        fn plain_parser_agrees_with_the_general_one(text in "[0-9.]{0,24}") {
+            let b = text.as_bytes();
+            let general = parse_general(b);
+            match parse_plain(b) {
+                Some(d) => proptest::prop_assert_eq!(Ok(d), general),
+                None => {
+                    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+                    let points = b.iter().filter(|&&c| c == b'.').count();
+                    let frac = text.split_once('.').map_or(0, |(_, f)| f.len());
+                    proptest::prop_assert!(digits == 0 || digits > 19 || points > 1 || frac > 18);
+                }
+            }
+        }
     }
 }

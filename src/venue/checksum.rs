@@ -10,78 +10,160 @@ use crate::types::Side;
 /// precision (`price_dp`, `qty_dp` decimals), with the decimal point removed and then the leading
 /// zeros removed; CRC32 (IEEE) of the concatenation, compared unsigned.
 pub fn kraken(book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
-    let (top, n) = kraken_top(book);
-    kraken_of(&top[..n], price_dp, qty_dp)
-}
-
-/// The top 10 asks (lowest first) then the top 10 bids (highest first), and how many there are.
-fn kraken_top(book: &Book) -> ([(Dec, Dec); 20], usize) {
-    let mut top = [(Dec::ZERO, Dec::ZERO); 20];
-    let mut n = 0;
-    for side in [Side::Ask, Side::Bid] {
-        for level in book.levels(side).take(10) {
-            top[n] = (level.price, level.qty);
-            n += 1;
-        }
+    let mut top = KrakenTop::default();
+    top.fill(book);
+    let mut text = Vec::with_capacity(512);
+    for &(price, qty) in top.levels() {
+        push_digits(&mut text, price, price_dp);
+        push_digits(&mut text, qty, qty_dp);
     }
-    (top, n)
+    crc32fast::hash(&text)
 }
 
-fn kraken_of(levels: &[(Dec, Dec)], price_dp: u32, qty_dp: u32) -> u32 {
-    // The digits go straight into the hash: no string is built.
-    let mut hasher = crc32fast::Hasher::new();
-    let mut digits = itoa::Buffer::new();
-    for &(price, qty) in levels {
-        for (value, dp) in [(price, price_dp), (qty, qty_dp)] {
-            let n = value.checksum_integer(dp);
-            // Leading zeros are removed, so a zero contributes nothing.
-            if n != 0 {
-                match u64::try_from(n) {
-                    Ok(small) => hasher.update(digits.format(small).as_bytes()),
-                    Err(_) => hasher.update(digits.format(n).as_bytes()),
-                }
+/// The top 10 asks (lowest first) then the top 10 bids (highest first).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct KrakenTop {
+    levels: [(Dec, Dec); 20],
+    /// How many of `levels` are asks; the bids follow them.
+    asks: usize,
+    len: usize,
+}
+
+impl KrakenTop {
+    fn fill(&mut self, book: &Book) {
+        self.len = 0;
+        for side in [Side::Ask, Side::Bid] {
+            for level in book.levels(side).take(10) {
+                self.levels[self.len] = (level.price, level.qty);
+                self.len += 1;
+            }
+            if side == Side::Ask {
+                self.asks = self.len;
             }
         }
     }
-    hasher.finalize()
+
+    fn levels(&self) -> &[(Dec, Dec)] {
+        &self.levels[..self.len]
+    }
+
+    fn same(&self, other: &KrakenTop) -> bool {
+        self.asks == other.asks && self.levels() == other.levels()
+    }
 }
 
-/// [`kraken`] with a memo of the last result: many updates change levels below the top 10, which
-/// leaves the checksum as it was, so the top 10 of each side is compared with the last one (a few
-/// integer compares) before any digit is written.
+/// Append the checksum text of one number: the digits of its value at `dp` decimals with the
+/// point and the leading zeros removed (a zero contributes nothing).
+fn push_digits(text: &mut Vec<u8>, value: Dec, dp: u32) {
+    let n = value.checksum_integer(dp);
+    if n != 0 {
+        let mut itoa = itoa::Buffer::new();
+        let digits = match u64::try_from(n) {
+            Ok(small) => itoa.format(small),
+            Err(_) => itoa.format(n),
+        };
+        text.extend_from_slice(digits.as_bytes());
+    }
+}
+
+/// [`kraken`] with a memo of the last result and of the checksum text of each of its levels.
+///
+/// Many updates change levels below the top 10, which leaves the checksum as it was: the top 10
+/// of each side is compared with the last one (a few integer compares) before any digit is
+/// written. When the top did change, usually one or two levels did: the others keep their order,
+/// so a merge walk over the last top finds them and copies their text, and only the new prices
+/// and quantities are written out. The whole text is then hashed in one call (a few hundred
+/// bytes take crc32fast's folding path; forty tiny updates would not).
 #[derive(Debug, Default)]
 pub struct KrakenMemo {
-    last: std::sync::Mutex<Option<KrakenLast>>,
+    state: std::sync::Mutex<MemoState>,
 }
 
-#[derive(Debug)]
-struct KrakenLast {
+#[derive(Debug, Default)]
+struct MemoState {
+    /// The last computation (when `valid`), and a spare the next one is built in.
+    last: KrakenText,
+    spare: KrakenText,
+    valid: bool,
+}
+
+/// The checksum text of a top, with where each level's price and quantity text end.
+#[derive(Debug, Default)]
+struct KrakenText {
     dp: (u32, u32),
-    top: [(Dec, Dec); 20],
-    n: usize,
+    top: KrakenTop,
+    text: Vec<u8>,
+    /// `(end of the price text, end of the quantity text)` of each level in `text`.
+    ends: [(usize, usize); 20],
     crc: u32,
+}
+
+impl KrakenText {
+    fn price(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
+        &self.text[start..self.ends[i].0]
+    }
+
+    fn qty(&self, i: usize) -> &[u8] {
+        &self.text[self.ends[i].0..self.ends[i].1]
+    }
 }
 
 impl KrakenMemo {
     /// The checksum of `book` at the given precision, reusing the last one when the top 10 of both
-    /// sides did not change.
+    /// sides did not change, and the text of every level that stayed.
     pub fn checksum(&self, book: &Book, price_dp: u32, qty_dp: u32) -> u32 {
-        let (top, n) = kraken_top(book);
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = last.as_ref() {
-            if l.dp == (price_dp, qty_dp) && l.n == n && l.top[..n] == top[..n] {
-                return l.crc;
+        let dp = (price_dp, qty_dp);
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let MemoState { last, spare, valid } = &mut *guard;
+        let next = spare;
+        next.top.fill(book);
+        let reusable = *valid && last.dp == dp;
+        if reusable && next.top.same(&last.top) {
+            return last.crc;
+        }
+        next.dp = dp;
+        next.text.clear();
+        let (new, old) = (&next.top, &last.top);
+        for (range, old_range, ask) in [
+            (0..new.asks, 0..old.asks, true),
+            (new.asks..new.len, old.asks..old.len, false),
+        ] {
+            // Both lists are in the side's price order: asks rising, bids falling.
+            let mut j = old_range.start;
+            for i in range {
+                let (price, qty) = new.levels[i];
+                let mut found = None;
+                if reusable {
+                    while j < old_range.end && ahead(old.levels[j].0, price, ask) {
+                        j += 1;
+                    }
+                    if j < old_range.end && old.levels[j].0 == price {
+                        found = Some(j);
+                    }
+                }
+                match found {
+                    Some(j) => next.text.extend_from_slice(last.price(j)),
+                    None => push_digits(&mut next.text, price, price_dp),
+                }
+                let price_end = next.text.len();
+                match found {
+                    Some(j) if old.levels[j].1 == qty => next.text.extend_from_slice(last.qty(j)),
+                    _ => push_digits(&mut next.text, qty, qty_dp),
+                }
+                next.ends[i] = (price_end, next.text.len());
             }
         }
-        let crc = kraken_of(&top[..n], price_dp, qty_dp);
-        *last = Some(KrakenLast {
-            dp: (price_dp, qty_dp),
-            top,
-            n,
-            crc,
-        });
-        crc
+        next.crc = crc32fast::hash(&next.text);
+        std::mem::swap(last, next);
+        *valid = true;
+        last.crc
     }
+}
+
+/// True when `old` comes before `new` in the side's order (lower for asks, higher for bids).
+fn ahead(old: Dec, new: Dec, ask: bool) -> bool {
+    if ask { old < new } else { old > new }
 }
 
 /// Bitfinex's checksum (protocols.md §4.4): the top 25 bids and asks interleaved as
@@ -160,6 +242,51 @@ mod tests {
         assert_ne!(changed, kraken(&Book::new(), 1, 8));
         // Another precision is another text.
         assert_eq!(memo.checksum(&book, 2, 8), kraken(&book, 2, 8));
+    }
+
+    #[test]
+    fn kraken_memo_equals_a_fresh_checksum_through_random_changes() {
+        use rand::{Rng, SeedableRng};
+        // Prices on a narrow grid so that inserts, deletes and quantity changes hit the top 10
+        // of both sides often, shifting the levels the memo reuses.
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut book = Book::new();
+        let memo = KrakenMemo::default();
+        let mut recomputed = 0;
+        for step in 0..20_000 {
+            let side = if rng.gen_bool(0.5) {
+                Side::Bid
+            } else {
+                Side::Ask
+            };
+            let tick = rng.gen_range(0..40i64);
+            let price = match side {
+                Side::Bid => Dec::from_int(1000 - tick),
+                Side::Ask => Dec::from_int(1001 + tick),
+            };
+            let qty = if rng.gen_bool(0.3) {
+                Dec::ZERO
+            } else {
+                d(&format!(
+                    "{}.{:08}",
+                    rng.gen_range(0..5),
+                    rng.gen_range(0..100_000_000u32)
+                ))
+            };
+            book.set(side, price, qty);
+            let dp = if step % 5000 < 10 { (2, 8) } else { (1, 8) };
+            let before = {
+                let state = memo.state.lock().expect("memo");
+                state.valid.then_some(state.last.crc)
+            };
+            let got = memo.checksum(&book, dp.0, dp.1);
+            assert_eq!(got, kraken(&book, dp.0, dp.1), "step {step}");
+            if before != Some(got) {
+                recomputed += 1;
+            }
+        }
+        // The walk above changes the top often: the memo's digit reuse was exercised.
+        assert!(recomputed > 5_000, "{recomputed}");
     }
 
     #[test]

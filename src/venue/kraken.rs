@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 use crate::book::Book;
 use crate::decimal::Dec;
 use crate::types::Side;
-use crate::venue::wire::{RawArray, Text, for_each, json_string};
+use crate::venue::wire::{Cursor, RawArray, Text, for_each, json_string};
 use crate::venue::{Codec, CodecError, Event, FeedState, Millis, Output, VenueSpec, checksum};
 
 /// The symbol depthagg follows on Kraken WS v2 (v1 calls it `XBT/USD`).
@@ -374,6 +374,7 @@ pub struct V1Codec {
     awaiting_snapshot: bool,
     unsubscribing: bool,
     memo: checksum::KrakenMemo,
+    fast_path: bool,
 }
 
 impl V1Codec {
@@ -390,7 +391,15 @@ impl V1Codec {
             awaiting_snapshot: true,
             unsubscribing: false,
             memo: checksum::KrakenMemo::default(),
+            fast_path: true,
         }
+    }
+
+    /// This codec decoding every frame through its serde path only: the reference its one-pass
+    /// reader of book frames is tested against (`tests/fast_paths.rs`).
+    pub fn without_fast_path(mut self) -> Self {
+        self.fast_path = false;
+        self
     }
 
     /// The checksum precision learned from the wire: `(price decimals, quantity decimals)`.
@@ -465,6 +474,144 @@ impl V1Codec {
             _ => {}
         }
         Ok(())
+    }
+
+    /// One pass over a book frame of the plain shape every v1 book frame has:
+    /// `[id,{dict}(,{dict}),"book-N","PAIR"]`, dict keys `as`/`bs` (snapshot) or `a`/`b`/`c`
+    /// (update, `a` before `b`), levels of plain strings. Gives what [`V1Codec::on_channel`] gives
+    /// for such a frame, or `None`, having changed nothing, for any other text (which then takes
+    /// the serde path and its errors).
+    fn fast_channel(&mut self, text: &str, out: &mut Output) -> Option<()> {
+        let mark = out.events.len();
+        let done = self.fast_channel_inner(text, out);
+        if done.is_none() {
+            out.events.truncate(mark);
+        }
+        done
+    }
+
+    fn fast_channel_inner(&mut self, text: &str, out: &mut Output) -> Option<()> {
+        let mut c = Cursor::new(text);
+        c.eat(b'[')?;
+        c.uint()?;
+        let mark = out.events.len();
+        // The decimals of this frame's strings: a snapshot sets the precision, an update can
+        // only widen it.
+        let (mut price_dp, mut qty_dp) = (0, 0);
+        let mut latest: Option<Millis> = None;
+        let mut snapshot: Option<bool> = None;
+        let (mut bids, mut asks) = (Vec::new(), Vec::new());
+        let mut expected = None;
+        let mut dicts = 0;
+        c.eat(b',')?;
+        while c.peek()? == b'{' {
+            dicts += 1;
+            if dicts > 2 {
+                return None;
+            }
+            c.eat(b'{')?;
+            // Keys seen in this dict: as, bs, a, b, c.
+            let mut seen = [false; 5];
+            if !c.eat_if(b'}') {
+                loop {
+                    let key = c.str()?;
+                    let k = ["as", "bs", "a", "b", "c"].iter().position(|&n| n == key)?;
+                    // A repeated key is an error for serde; `b` before `a` is applied `a` first
+                    // by it: leave both to it.
+                    if seen[k] || (k == 2 && seen[3]) {
+                        return None;
+                    }
+                    seen[k] = true;
+                    c.eat(b':')?;
+                    if k == 4 {
+                        expected = Some(c.str()?.parse::<u32>().ok()?);
+                    } else {
+                        let is_snapshot = k < 2;
+                        if *snapshot.get_or_insert(is_snapshot) != is_snapshot {
+                            return None;
+                        }
+                        c.eat(b'[')?;
+                        if !c.eat_if(b']') {
+                            loop {
+                                c.eat(b'[')?;
+                                let price = c.str()?;
+                                c.eat(b',')?;
+                                let qty = c.str()?;
+                                if c.eat_if(b',') {
+                                    let ts = c.str()?;
+                                    if let Some(ms) = unix_text_millis(ts) {
+                                        latest = Some(latest.map_or(ms, |l| l.max(ms)));
+                                    }
+                                    // The republish flag "r", or anything else a later API adds.
+                                    while c.eat_if(b',') {
+                                        c.str()?;
+                                    }
+                                }
+                                c.eat(b']')?;
+                                price_dp = price_dp.max(decimals(price));
+                                qty_dp = qty_dp.max(decimals(qty));
+                                let level = (Dec::parse(price).ok()?, Dec::parse(qty).ok()?);
+                                match k {
+                                    0 => asks.push(level),
+                                    1 => bids.push(level),
+                                    _ => out.events.push(Event::Set {
+                                        side: if k == 2 { Side::Ask } else { Side::Bid },
+                                        price: level.0,
+                                        qty: level.1,
+                                    }),
+                                }
+                                if !c.eat_if(b',') {
+                                    break;
+                                }
+                            }
+                            c.eat(b']')?;
+                        }
+                    }
+                    if !c.eat_if(b',') {
+                        break;
+                    }
+                }
+                c.eat(b'}')?;
+            }
+            c.eat(b',')?;
+        }
+        let name = c.str()?;
+        c.eat(b',')?;
+        let pair = c.str()?;
+        c.eat(b']')?;
+        c.end()?;
+        let depth_text = name.strip_prefix("book-")?;
+        if pair != self.spec.symbol {
+            return None;
+        }
+        let depth = depth_text.parse().unwrap_or(self.depth);
+        if snapshot == Some(true) {
+            // A snapshot's checksum key, if any, is not used (as on the serde path).
+            self.price_dp = price_dp;
+            self.qty_dp = qty_dp;
+            self.awaiting_snapshot = false;
+            out.events.push(Event::Snapshot { bids, asks });
+            out.events.push(Event::Truncate { depth });
+            if let Some(ts) = latest {
+                out.events.push(Event::ExchangeTime(ts));
+            }
+            out.events.push(Event::Synced);
+            return Some(());
+        }
+        if self.awaiting_snapshot {
+            out.events.truncate(mark);
+            return Some(());
+        }
+        self.price_dp = self.price_dp.max(price_dp);
+        self.qty_dp = self.qty_dp.max(qty_dp);
+        out.events.push(Event::Truncate { depth });
+        if let Some(expected) = expected {
+            out.events.push(Event::Checksum { expected });
+        }
+        if let Some(ts) = latest {
+            out.events.push(Event::ExchangeTime(ts));
+        }
+        Some(())
     }
 
     fn on_channel(&mut self, text: &str, out: &mut Output) -> Result<(), CodecError> {
@@ -583,7 +730,16 @@ impl Codec for V1Codec {
     fn on_text(&mut self, text: &str, _now: Millis, out: &mut Output) -> Result<(), CodecError> {
         match text.trim_start().as_bytes().first() {
             Some(b'{') => self.on_event(text, out),
-            Some(b'[') if self.is_our_pair(text) => self.on_channel(text, out),
+            Some(b'[') if self.is_our_pair(text) => {
+                match self
+                    .fast_path
+                    .then(|| self.fast_channel(text, out))
+                    .flatten()
+                {
+                    Some(()) => Ok(()),
+                    None => self.on_channel(text, out),
+                }
+            }
             Some(b'[') => Ok(()),
             _ => Err(CodecError::malformed("kraken v1 frame is not JSON")),
         }

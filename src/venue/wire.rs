@@ -130,6 +130,105 @@ where
     }
 }
 
+/// A forward-only reader over the common, plain shape of a frame, for the hot paths of the codecs.
+///
+/// Every method answers `None` as soon as the text is not of that plain shape: a string with an
+/// escape or a control character, a number where a string was expected, an unexpected byte. The
+/// caller then decodes the frame with its serde path, which handles all JSON and gives the
+/// errors; so a fast path built on a cursor only ever accepts frames that its serde path would
+/// decode to the same result, and never has to say why it declined.
+pub(crate) struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Cursor { text, at: 0 }
+    }
+
+    fn skip_ws(&mut self) {
+        let b = self.text.as_bytes();
+        while let Some(&c) = b.get(self.at) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.at += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The next byte after white space, without taking it.
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    /// Take `c` after white space.
+    pub(crate) fn eat(&mut self, c: u8) -> Option<()> {
+        if self.peek()? == c {
+            self.at += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// Take `c` if it comes next (after white space); true when it did.
+    pub(crate) fn eat_if(&mut self, c: u8) -> bool {
+        self.eat(c).is_some()
+    }
+
+    /// A string without escapes or control characters, borrowed from the text.
+    pub(crate) fn str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let b = self.text.as_bytes();
+        loop {
+            match *b.get(self.at)? {
+                b'"' => break,
+                b'\\' => return None,
+                c if c < 0x20 => return None,
+                _ => self.at += 1,
+            }
+        }
+        // Quotes are ASCII, so both ends are on character boundaries.
+        let s = self.text.get(start..self.at)?;
+        self.at += 1;
+        Some(s)
+    }
+
+    /// A non-negative JSON integer that fits in a `u64`.
+    pub(crate) fn uint(&mut self) -> Option<u64> {
+        self.skip_ws();
+        let b = self.text.as_bytes();
+        let start = self.at;
+        let mut n: u64 = 0;
+        while let Some(&c) = b.get(self.at) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.at += 1;
+        }
+        let len = self.at - start;
+        // JSON allows no leading zeros, and a fraction or exponent is not an integer.
+        if len == 0
+            || (len > 1 && b[start] == b'0')
+            || matches!(b.get(self.at), Some(b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        Some(n)
+    }
+
+    /// Only white space is left.
+    pub(crate) fn end(&mut self) -> Option<()> {
+        self.skip_ws();
+        (self.at == self.text.len()).then_some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +240,40 @@ mod tests {
         assert_eq!(a.item(1, "t").expect("item").get(), "7e-7");
         assert!(a.item(3, "t").is_err());
         assert!(serde_json::from_str::<RawArray<2>>("[1,2,3]").is_err());
+    }
+
+    #[test]
+    fn cursor_reads_the_plain_shape_and_declines_the_rest() {
+        let mut c = Cursor::new(r#" [ 12 , "a.5" ,"b"] "#);
+        assert_eq!(c.eat(b'['), Some(()));
+        assert_eq!(c.uint(), Some(12));
+        assert!(c.eat_if(b','));
+        assert_eq!(c.str(), Some("a.5"));
+        assert!(!c.eat_if(b']'));
+        assert!(c.eat_if(b','));
+        assert_eq!(c.peek(), Some(b'"'));
+        assert_eq!(c.str(), Some("b"));
+        assert_eq!(c.eat(b']'), Some(()));
+        assert_eq!(c.end(), Some(()));
+        // Escapes, control characters, unterminated strings: not the plain shape.
+        assert_eq!(Cursor::new(r#""a\"b""#).str(), None);
+        assert_eq!(Cursor::new("\"a\tb\"").str(), None);
+        assert_eq!(Cursor::new("\"ab").str(), None);
+        assert_eq!(Cursor::new("\"é\"").str(), Some("é"));
+        // Integers: no leading zero, no fraction, no overflow, no sign.
+        assert_eq!(Cursor::new("0").uint(), Some(0));
+        assert_eq!(Cursor::new("18446744073709551615").uint(), Some(u64::MAX));
+        for bad in ["01", "1.5", "1e3", "-1", "18446744073709551616", "", "x"] {
+            assert_eq!(Cursor::new(bad).uint(), None, "{bad}");
+        }
+        assert_eq!(
+            Cursor::new("[] x").eat(b'[').and(Cursor::new("[] x").end()),
+            None
+        );
+        let mut c = Cursor::new("[] x");
+        c.eat(b'[');
+        c.eat(b']');
+        assert_eq!(c.end(), None);
     }
 
     #[test]
