@@ -35,6 +35,34 @@ pub struct Book {
     asks: BTreeMap<Dec, Dec>,
 }
 
+/// The levels of one side, best first (see [`Book::levels`]): a plain enum rather than a boxed
+/// iterator, so walking the top of a book (every checksum does) allocates nothing.
+pub enum Levels<'a> {
+    /// Bids, highest first.
+    Bids(std::iter::Rev<std::collections::btree_map::Iter<'a, Dec, Dec>>),
+    /// Asks, lowest first.
+    Asks(std::collections::btree_map::Iter<'a, Dec, Dec>),
+}
+
+impl Iterator for Levels<'_> {
+    type Item = Level;
+
+    fn next(&mut self) -> Option<Level> {
+        let (&price, &qty) = match self {
+            Levels::Bids(it) => it.next()?,
+            Levels::Asks(it) => it.next()?,
+        };
+        Some(Level { price, qty })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Levels::Bids(it) => it.size_hint(),
+            Levels::Asks(it) => it.size_hint(),
+        }
+    }
+}
+
 impl Book {
     /// An empty book.
     pub fn new() -> Book {
@@ -144,12 +172,10 @@ impl Book {
     }
 
     /// Levels of a side in price order from the best: bids high→low, asks low→high.
-    pub fn levels(&self, side: Side) -> Box<dyn Iterator<Item = Level> + '_> {
-        let map = self.side(side);
-        let f = |(&price, &qty): (&Dec, &Dec)| Level { price, qty };
+    pub fn levels(&self, side: Side) -> Levels<'_> {
         match side {
-            Side::Bid => Box::new(map.iter().rev().map(f)),
-            Side::Ask => Box::new(map.iter().map(f)),
+            Side::Bid => Levels::Bids(self.bids.iter().rev()),
+            Side::Ask => Levels::Asks(self.asks.iter()),
         }
     }
 

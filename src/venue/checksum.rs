@@ -81,9 +81,10 @@ pub struct KrakenMemo {
 
 #[derive(Debug, Default)]
 struct MemoState {
-    /// The last computation (when `valid`), and a spare the next one is built in.
-    last: KrakenText,
-    spare: KrakenText,
+    /// The last computation (when `valid`), and a spare the next one is built in (boxed, so
+    /// that handing over is a pointer swap).
+    last: Box<KrakenText>,
+    spare: Box<KrakenText>,
     valid: bool,
 }
 
@@ -99,13 +100,13 @@ struct KrakenText {
 }
 
 impl KrakenText {
-    fn price(&self, i: usize) -> &[u8] {
+    fn price_range(&self, i: usize) -> std::ops::Range<usize> {
         let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
-        &self.text[start..self.ends[i].0]
+        start..self.ends[i].0
     }
 
-    fn qty(&self, i: usize) -> &[u8] {
-        &self.text[self.ends[i].0..self.ends[i].1]
+    fn qty_range(&self, i: usize) -> std::ops::Range<usize> {
+        self.ends[i].0..self.ends[i].1
     }
 }
 
@@ -125,6 +126,22 @@ impl KrakenMemo {
         next.dp = dp;
         next.text.clear();
         let (new, old) = (&next.top, &last.top);
+        // Text reused from the last top is copied in runs: the levels that stayed are mostly
+        // next to each other there too. `run` is the range of `last.text` not yet copied.
+        let mut run = 0..0;
+        let flush = |text: &mut Vec<u8>, run: &mut std::ops::Range<usize>| {
+            text.extend_from_slice(&last.text[run.clone()]);
+            *run = 0..0;
+        };
+        let reuse =
+            |text: &mut Vec<u8>, run: &mut std::ops::Range<usize>, from: std::ops::Range<usize>| {
+                if run.end == from.start && run.end > run.start {
+                    run.end = from.end;
+                } else {
+                    text.extend_from_slice(&last.text[run.clone()]);
+                    *run = from;
+                }
+            };
         for (range, old_range, ask) in [
             (0..new.asks, 0..old.asks, true),
             (new.asks..new.len, old.asks..old.len, false),
@@ -143,17 +160,26 @@ impl KrakenMemo {
                     }
                 }
                 match found {
-                    Some(j) => next.text.extend_from_slice(last.price(j)),
-                    None => push_digits(&mut next.text, price, price_dp),
+                    Some(j) => reuse(&mut next.text, &mut run, last.price_range(j)),
+                    None => {
+                        flush(&mut next.text, &mut run);
+                        push_digits(&mut next.text, price, price_dp);
+                    }
                 }
-                let price_end = next.text.len();
+                let price_end = next.text.len() + run.len();
                 match found {
-                    Some(j) if old.levels[j].1 == qty => next.text.extend_from_slice(last.qty(j)),
-                    _ => push_digits(&mut next.text, qty, qty_dp),
+                    Some(j) if old.levels[j].1 == qty => {
+                        reuse(&mut next.text, &mut run, last.qty_range(j));
+                    }
+                    _ => {
+                        flush(&mut next.text, &mut run);
+                        push_digits(&mut next.text, qty, qty_dp);
+                    }
                 }
-                next.ends[i] = (price_end, next.text.len());
+                next.ends[i] = (price_end, next.text.len() + run.len());
             }
         }
+        flush(&mut next.text, &mut run);
         next.crc = crc32fast::hash(&next.text);
         std::mem::swap(last, next);
         *valid = true;

@@ -515,7 +515,14 @@ impl V1Codec {
             if !c.eat_if(b'}') {
                 loop {
                     let key = c.str()?;
-                    let k = ["as", "bs", "a", "b", "c"].iter().position(|&n| n == key)?;
+                    let k = match key.as_bytes() {
+                        b"as" => 0,
+                        b"bs" => 1,
+                        b"a" => 2,
+                        b"b" => 3,
+                        b"c" => 4,
+                        _ => return None,
+                    };
                     // A repeated key is an error for serde; `b` before `a` is applied `a` first
                     // by it: leave both to it.
                     if seen[k] || (k == 2 && seen[3]) {
@@ -841,7 +848,10 @@ fn error_text(text: Option<&Text<'_>>, fallback: &str) -> String {
 
 /// Decimals written after the point of a decimal string (`"0.00100000"` → 8).
 fn decimals(s: &str) -> u32 {
-    s.find('.').map_or(0, |i| (s.len() - i - 1) as u32)
+    // A byte walk from the end: the strings are short, and a char search costs more to set up.
+    s.bytes()
+        .rposition(|c| c == b'.')
+        .map_or(0, |i| (s.len() - i - 1) as u32)
 }
 
 /// Unix milliseconds of a Kraken v2 time stamp `2023-10-06T17:35:55.440295Z` (UTC only).
@@ -901,7 +911,11 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Unix milliseconds of a v1 level time stamp `"1618678145.920470"` (seconds with a fraction).
 fn unix_text_millis(s: &str) -> Option<Millis> {
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let (secs, frac) = match s.bytes().position(|c| c == b'.') {
+        // The point is ASCII: both sides are on character boundaries.
+        Some(i) => (s.get(..i)?, s.get(i + 1..)?),
+        None => (s, ""),
+    };
     let secs: i64 = secs.parse().ok()?;
     let mut millis = 0;
     for (i, c) in frac
@@ -946,6 +960,10 @@ mod tests {
         assert_eq!(unix_text_millis("1618678145"), Some(1_618_678_145_000));
         assert_eq!(unix_text_millis("1618678145.9"), Some(1_618_678_145_900));
         assert_eq!(unix_text_millis("r"), None);
+        for bad in ["", ".5", "1.2x", "99999999999999999.0"] {
+            assert_eq!(unix_text_millis(bad), None, "{bad}");
+        }
+        assert_eq!(unix_text_millis("0.000999"), Some(0));
     }
 
     #[test]
