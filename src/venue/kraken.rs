@@ -476,6 +476,48 @@ impl V1Codec {
         Ok(())
     }
 
+    /// The end of a snapshot frame (either path): the precision is the one of its strings.
+    fn end_snapshot(
+        &mut self,
+        bids: Vec<(Dec, Dec)>,
+        asks: Vec<(Dec, Dec)>,
+        depth: usize,
+        (price_dp, qty_dp): (u32, u32),
+        latest: Option<Millis>,
+        out: &mut Output,
+    ) {
+        self.price_dp = price_dp;
+        self.qty_dp = qty_dp;
+        self.awaiting_snapshot = false;
+        out.events.push(Event::Snapshot { bids, asks });
+        out.events.push(Event::Truncate { depth });
+        if let Some(ts) = latest {
+            out.events.push(Event::ExchangeTime(ts));
+        }
+        out.events.push(Event::Synced);
+    }
+
+    /// The end of an update frame whose levels are in `out` (either path): its strings can only
+    /// widen the precision.
+    fn end_update(
+        &mut self,
+        depth: usize,
+        (price_dp, qty_dp): (u32, u32),
+        expected: Option<u32>,
+        latest: Option<Millis>,
+        out: &mut Output,
+    ) {
+        self.price_dp = self.price_dp.max(price_dp);
+        self.qty_dp = self.qty_dp.max(qty_dp);
+        out.events.push(Event::Truncate { depth });
+        if let Some(expected) = expected {
+            out.events.push(Event::Checksum { expected });
+        }
+        if let Some(ts) = latest {
+            out.events.push(Event::ExchangeTime(ts));
+        }
+    }
+
     /// One pass over a book frame of the plain shape every v1 book frame has:
     /// `[id,{dict}(,{dict}),"book-N","PAIR"]`, dict keys `as`/`bs` (snapshot) or `a`/`b`/`c`
     /// (update, `a` before `b`), levels of plain strings. Gives what [`V1Codec::on_channel`] gives
@@ -594,29 +636,11 @@ impl V1Codec {
         let depth = depth_text.parse().unwrap_or(self.depth);
         if snapshot == Some(true) {
             // A snapshot's checksum key, if any, is not used (as on the serde path).
-            self.price_dp = price_dp;
-            self.qty_dp = qty_dp;
-            self.awaiting_snapshot = false;
-            out.events.push(Event::Snapshot { bids, asks });
-            out.events.push(Event::Truncate { depth });
-            if let Some(ts) = latest {
-                out.events.push(Event::ExchangeTime(ts));
-            }
-            out.events.push(Event::Synced);
-            return Some(());
-        }
-        if self.awaiting_snapshot {
+            self.end_snapshot(bids, asks, depth, (price_dp, qty_dp), latest, out);
+        } else if self.awaiting_snapshot {
             out.events.truncate(mark);
-            return Some(());
-        }
-        self.price_dp = self.price_dp.max(price_dp);
-        self.qty_dp = self.qty_dp.max(qty_dp);
-        out.events.push(Event::Truncate { depth });
-        if let Some(expected) = expected {
-            out.events.push(Event::Checksum { expected });
-        }
-        if let Some(ts) = latest {
-            out.events.push(Event::ExchangeTime(ts));
+        } else {
+            self.end_update(depth, (price_dp, qty_dp), expected, latest, out);
         }
         Some(())
     }
@@ -669,15 +693,7 @@ impl V1Codec {
                     }
                 }
             }
-            self.price_dp = price_dp;
-            self.qty_dp = qty_dp;
-            self.awaiting_snapshot = false;
-            out.events.push(Event::Snapshot { bids, asks });
-            out.events.push(Event::Truncate { depth });
-            if let Some(ts) = latest {
-                out.events.push(Event::ExchangeTime(ts));
-            }
-            out.events.push(Event::Synced);
+            self.end_snapshot(bids, asks, depth, (price_dp, qty_dp), latest, out);
             return Ok(());
         }
         if self.awaiting_snapshot {
@@ -709,15 +725,7 @@ impl V1Codec {
                 })?);
             }
         }
-        self.price_dp = price_dp;
-        self.qty_dp = qty_dp;
-        out.events.push(Event::Truncate { depth });
-        if let Some(expected) = expected {
-            out.events.push(Event::Checksum { expected });
-        }
-        if let Some(ts) = latest {
-            out.events.push(Event::ExchangeTime(ts));
-        }
+        self.end_update(depth, (price_dp, qty_dp), expected, latest, out);
         Ok(())
     }
 }
