@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Build seed corpora from the recorded fixtures in ../shared/fixtures (kept out of git).
 # Usage: tests/fuzz/seed-corpus.sh   then   cargo +nightly fuzz run --fuzz-dir tests/fuzz codec -- -max_total_time=600
+# (targets: codec, capture, kraken_v1_paths)
 set -euo pipefail
 cd "$(dirname "$0")"
 fx=../../../shared/fixtures
-mkdir -p corpus/codec corpus/capture
+mkdir -p corpus/codec corpus/capture corpus/kraken_v1_paths
 python3 - "$fx" <<'PY'
 import json, sys, os, hashlib
 fx = sys.argv[1]
@@ -21,6 +22,9 @@ for name, pick in protos.items():
         blob = bytes([pick]) + "\n".join(frames[i:i + 20]).encode()
         h = hashlib.sha1(blob).hexdigest()
         open(f"corpus/codec/{name}-{h}", "wb").write(blob)
+        if name == "kraken-v1":
+            # The differential target of the two Kraken v1 decode paths takes bare frames.
+            open(f"corpus/kraken_v1_paths/{h}", "wb").write(blob[1:])
     head = open(os.path.join(fx, name + ".capture.jsonl")).read(50000).rsplit("\n", 1)[0]
     open(f"corpus/capture/{name}", "w").write(head + "\n")
 # No recording has Kraken v2 or Bitfinex `cs` frames: seed them with the documented sessions
