@@ -624,6 +624,10 @@ impl V1Codec {
             }
             c.eat(b',')?;
         }
+        // No dict at all is a malformed frame: the serde path says so.
+        if dicts == 0 {
+            return None;
+        }
         let name = c.str()?;
         c.eat(b',')?;
         let pair = c.str()?;
