@@ -60,11 +60,12 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::decimal::Dec;
 use crate::engine::classify_http_failure;
 use crate::types::{Side, Venue};
+use crate::venue::wire::{PairsSeed, decimal};
 use crate::venue::{
     Action, Codec, CodecError, Event, FeedState, Millis, Output, Protocol, VenueSpec,
 };
@@ -473,10 +474,6 @@ impl<'de> Deserialize<'de> for Pairs {
     }
 }
 
-fn decimal<E: de::Error>(text: &str) -> Result<Dec, E> {
-    Dec::parse(text).map_err(E::custom)
-}
-
 /// What the decoder keeps of a `depthUpdate` besides its levels.
 #[derive(Clone, Copy, Debug)]
 struct DiffHead {
@@ -566,16 +563,18 @@ impl<'de> Visitor<'de> for FrameSeed<'_> {
                 }
                 Key::Bids => {
                     f.has_bids = true;
-                    map.next_value_seed(LevelsSeed {
+                    map.next_value_seed(PairsSeed {
                         side: Side::Bid,
                         levels: &mut *levels,
+                        skip_other_types: true,
                     })?
                 }
                 Key::Asks => {
                     f.has_asks = true;
-                    map.next_value_seed(LevelsSeed {
+                    map.next_value_seed(PairsSeed {
                         side: Side::Ask,
                         levels: &mut *levels,
+                        skip_other_types: true,
                     })?
                 }
                 Key::Data => {
@@ -617,65 +616,6 @@ struct ErrorObject<'a> {
     code: Option<i64>,
     #[serde(borrow)]
     msg: Option<Cow<'a, str>>,
-}
-
-/// `b` or `a`: a list of `[price, qty]` on a depth event; another type on other events
-/// (bookTicker's `b` is a price string, aggTrade's `a` an id number), which is skipped.
-struct LevelsSeed<'v> {
-    side: Side,
-    levels: &'v mut Vec<(Side, Dec, Dec)>,
-}
-
-impl<'de> DeserializeSeed<'de> for LevelsSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for LevelsSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of [price, quantity] string pairs")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some((p, q)) = seq.next_element::<(&'de str, &'de str)>()? {
-            self.levels
-                .push((self.side, decimal::<A::Error>(p)?, decimal::<A::Error>(q)?));
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::decimal::Dec;
 use crate::types::Side;
+use crate::venue::wire::{PairsSeed, decimal};
 use crate::venue::{Codec, CodecError, Event, FeedState, Millis, Output, VenueSpec};
 
 /// Silence after which a Coinbase feed is stale: three missed one-second heartbeats.
@@ -103,10 +104,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-fn decimal<E: de::Error>(text: &str) -> Result<Dec, E> {
-    Dec::parse(text).map_err(E::custom)
 }
 
 fn json_str(s: &str) -> String {
@@ -744,10 +741,12 @@ impl<'de> Visitor<'de> for ExchangeSeed<'_> {
                 ExchangeKey::Bids => map.next_value_seed(PairsSeed {
                     side: Side::Bid,
                     levels: &mut *self.levels,
+                    skip_other_types: false,
                 })?,
                 ExchangeKey::Asks => map.next_value_seed(PairsSeed {
                     side: Side::Ask,
                     levels: &mut *self.levels,
+                    skip_other_types: false,
                 })?,
                 ExchangeKey::Changes => map.next_value_seed(ChangesSeed {
                     levels: &mut *self.levels,
@@ -764,35 +763,6 @@ impl<'de> Visitor<'de> for ExchangeSeed<'_> {
             self.levels.clear();
         }
         Ok(f)
-    }
-}
-
-/// `bids`/`asks`: `[[price, size], ...]` (a snapshot may add an order count: ignored).
-struct PairsSeed<'v> {
-    side: Side,
-    levels: &'v mut Vec<(Side, Dec, Dec)>,
-}
-
-impl<'de> DeserializeSeed<'de> for PairsSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for PairsSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of [price, size] pairs")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some((p, q)) = seq.next_element::<(&'de str, &'de str)>()? {
-            self.levels
-                .push((self.side, decimal::<A::Error>(p)?, decimal::<A::Error>(q)?));
-        }
-        Ok(())
     }
 }
 

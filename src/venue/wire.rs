@@ -7,10 +7,86 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::decimal::Dec;
+use crate::types::Side;
 use crate::venue::CodecError;
+
+/// A decimal read from the exchange's text, with serde's error type.
+pub(crate) fn decimal<E: de::Error>(text: &str) -> Result<Dec, E> {
+    Dec::parse(text).map_err(E::custom)
+}
+
+/// A list of `[price, quantity]` string pairs (Binance `b`/`a`, Coinbase Exchange `bids`/`asks`),
+/// each pushed onto `levels` with `side`, without collecting the list first.
+///
+/// With `skip_other_types`, a value that is not a list is skipped: Binance uses the same keys for
+/// other things on other streams (bookTicker's `b` is a price string, aggTrade's `a` an id).
+/// Without it, anything but a list is an error.
+pub(crate) struct PairsSeed<'v> {
+    pub(crate) side: Side,
+    pub(crate) levels: &'v mut Vec<(Side, Dec, Dec)>,
+    pub(crate) skip_other_types: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for PairsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.skip_other_types {
+            d.deserialize_any(self)
+        } else {
+            // Any other type is refused by the deserializer before a visit_* below is called.
+            d.deserialize_seq(self)
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for PairsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of [price, quantity] string pairs")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some((p, q)) = seq.next_element::<(&'de str, &'de str)>()? {
+            self.levels
+                .push((self.side, decimal::<A::Error>(p)?, decimal::<A::Error>(q)?));
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
 
 /// A JSON string, borrowed from the frame unless it holds escapes.
 #[derive(Deserialize)]
