@@ -18,7 +18,8 @@ fuzz_target!(|data: &[u8]| {
         Protocol::BinanceSpot => "BTCUSDT",
         Protocol::CoinbaseAdvanced | Protocol::CoinbaseExchange => "BTC-USD",
         Protocol::KrakenV2 => "BTC/USD",
-        Protocol::KrakenV1 => "XBT/USD",
+        // A pair of the kraken-v1 recording, which seeds the corpus.
+        Protocol::KrakenV1 => "XMR/USD",
         Protocol::BitfinexV2 => "tBTCUSD",
     };
     let spec = VenueSpec::new(protocol, symbol);
