@@ -14,14 +14,13 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use tokio::net::TcpStream;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::faults::Fault;
 use super::http::Request;
-use super::hub::{Gone, Hub, Out, Step, bump, next_step, now_ms};
+use super::hub::{Flow, Gone, Hub, Out, Step, bump, next_step, now_ms};
 use crate::book::Book;
 use crate::decimal::Dec;
 use crate::types::Side;
@@ -176,39 +175,25 @@ pub(crate) async fn session(hub: Arc<Hub>, ws: WebSocketStream<TcpStream>, req: 
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                     Some(Ok(_)) => {}
                 },
-                step = next_step(&mut rx) => match step {
-                    Ok(step) => {
-                        if step.has(Fault::Close) {
-                            bump(&hub.counters.closed);
-                            out.close(CloseCode::Away, "simulated close").await;
-                            return Ok(());
-                        }
-                        if step.has(Fault::Stall) {
-                            bump(&hub.counters.stalled);
-                            stalled = true;
-                            rx = None;
-                            continue;
-                        }
-                        if step.has(Fault::Malformed) {
-                            bump(&hub.counters.malformed);
-                            out.text(format!("{{\"stream\":\"{STREAM}\",\"data\":{{\"e\":\"depthUpdate\",\"E\":")).await?;
-                        }
-                        drop_next |= step.has(Fault::Drop);
-                        if drop_next {
-                            drop_next = false;
-                            bump(&hub.counters.dropped);
-                            continue;
-                        }
-                        out.text(event_text(&step, combined)).await?;
-                        bump(&hub.counters.updates);
+                step = next_step(&mut rx) => {
+                    let step = match out.begin_step(step, &mut rx, &mut stalled).await {
+                        Flow::Go(step) => step,
+                        Flow::Skip => continue,
+                        Flow::End => return Ok(()),
+                    };
+                    if step.has(Fault::Malformed) {
+                        bump(&hub.counters.malformed);
+                        out.text(format!("{{\"stream\":\"{STREAM}\",\"data\":{{\"e\":\"depthUpdate\",\"E\":")).await?;
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        bump(&hub.counters.slow_consumers);
-                        out.close(CloseCode::Policy, "slow consumer").await;
-                        return Ok(());
+                    drop_next |= step.has(Fault::Drop);
+                    if drop_next {
+                        drop_next = false;
+                        bump(&hub.counters.dropped);
+                        continue;
                     }
-                    Err(RecvError::Closed) => return Ok(()),
-                },
+                    out.text(event_text(&step, combined)).await?;
+                    bump(&hub.counters.updates);
+                }
                 _ = ping.tick() => {
                     if !stalled {
                         out.ping(now_ms().to_string().into_bytes()).await?;

@@ -21,13 +21,12 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::net::TcpStream;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::faults::Fault;
-use super::hub::{Gone, Hub, Out, advance_view, bump, json_str, next_step, now_ms, top_of};
+use super::hub::{Flow, Gone, Hub, Out, advance_view, bump, json_str, next_step, now_ms, top_of};
 use super::market::Change;
 use crate::book::Book;
 use crate::decimal::Dec;
@@ -273,55 +272,41 @@ pub(crate) async fn session(hub: Arc<Hub>, ws: WebSocketStream<TcpStream>) {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                     Some(Ok(_)) => {}
                 },
-                step = next_step(&mut rx) => match step {
-                    Ok(step) => {
-                        if step.has(Fault::Close) {
-                            bump(&hub.counters.closed);
-                            c.out.close(CloseCode::Away, "simulated close").await;
-                            return Ok(());
-                        }
-                        if step.has(Fault::Stall) {
-                            bump(&hub.counters.stalled);
-                            stalled = true;
-                            rx = None;
-                            continue;
-                        }
-                        let Some(ch) = chan.as_mut() else { continue };
-                        if step.has(Fault::Malformed) {
-                            bump(&hub.counters.malformed);
-                            c.out.text(format!("[{},[{}", ch.id, 90_000)).await?;
-                        }
-                        drop_next |= step.has(Fault::Drop);
-                        corrupt_next |= step.has(Fault::Checksum);
-                        for x in &step.changes {
-                            ch.mirror.set(x.side, x.price, x.qty);
-                        }
-                        let mut diff = advance_view(&mut ch.view, &ch.mirror, &step.changes, ch.len, true);
-                        // Deletes first, so a client applying entries one by one never holds
-                        // more than `len` levels.
-                        diff.sort_by_key(|x| !x.qty.is_zero());
-                        if diff.is_empty() {
-                            continue;
-                        }
-                        if drop_next {
-                            // The level updates are lost; the next `cs` shows the damage.
-                            drop_next = false;
-                            bump(&hub.counters.dropped);
-                        } else {
-                            for x in &diff {
-                                c.chan(ch, &entry(x)).await?;
-                            }
-                            bump(&hub.counters.updates);
-                        }
-                        c.checksum(ch, &mut corrupt_next).await?;
+                step = next_step(&mut rx) => {
+                    let step = match c.out.begin_step(step, &mut rx, &mut stalled).await {
+                        Flow::Go(step) => step,
+                        Flow::Skip => continue,
+                        Flow::End => return Ok(()),
+                    };
+                    let Some(ch) = chan.as_mut() else { continue };
+                    if step.has(Fault::Malformed) {
+                        bump(&hub.counters.malformed);
+                        c.out.text(format!("[{},[{}", ch.id, 90_000)).await?;
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        bump(&hub.counters.slow_consumers);
-                        c.out.close(CloseCode::Policy, "slow consumer").await;
-                        return Ok(());
+                    drop_next |= step.has(Fault::Drop);
+                    corrupt_next |= step.has(Fault::Checksum);
+                    for x in &step.changes {
+                        ch.mirror.set(x.side, x.price, x.qty);
                     }
-                    Err(RecvError::Closed) => return Ok(()),
-                },
+                    let mut diff = advance_view(&mut ch.view, &ch.mirror, &step.changes, ch.len, true);
+                    // Deletes first, so a client applying entries one by one never holds
+                    // more than `len` levels.
+                    diff.sort_by_key(|x| !x.qty.is_zero());
+                    if diff.is_empty() {
+                        continue;
+                    }
+                    if drop_next {
+                        // The level updates are lost; the next `cs` shows the damage.
+                        drop_next = false;
+                        bump(&hub.counters.dropped);
+                    } else {
+                        for x in &diff {
+                            c.chan(ch, &entry(x)).await?;
+                        }
+                        bump(&hub.counters.updates);
+                    }
+                    c.checksum(ch, &mut corrupt_next).await?;
+                }
                 _ = hb.tick(), if chan.is_some() && !stalled => {
                     if let Some(ch) = chan.as_mut() {
                         if ch.last_sent.elapsed() >= period {

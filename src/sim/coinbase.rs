@@ -17,13 +17,12 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use tokio::net::TcpStream;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::faults::Fault;
-use super::hub::{Gone, Hub, Out, bump, json_str, next_step, utc_text};
+use super::hub::{Flow, Gone, Hub, Out, bump, json_str, next_step, utc_text};
 use super::market::Change;
 use crate::book::Book;
 use crate::types::Side;
@@ -210,43 +209,29 @@ pub(crate) async fn session(hub: Arc<Hub>, ws: WebSocketStream<TcpStream>) {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                     Some(Ok(_)) => {}
                 },
-                step = next_step(&mut rx) => match step {
-                    Ok(step) => {
-                        if step.has(Fault::Close) {
-                            bump(&hub.counters.closed);
-                            c.out.close(CloseCode::Away, "simulated close").await;
-                            return Ok(());
-                        }
-                        if step.has(Fault::Stall) {
-                            bump(&hub.counters.stalled);
-                            stalled = true;
-                            rx = None;
-                            continue;
-                        }
-                        if step.has(Fault::Malformed) {
-                            bump(&hub.counters.malformed);
-                            c.out.text(format!("{{\"channel\":\"l2_data\",\"timestamp\":\"{}\",\"sequence_num\":", utc_text(9))).await?;
-                        }
-                        drop_next |= step.has(Fault::Drop);
-                        if drop_next {
-                            // The message is lost on the way: its sequence number is used up.
-                            drop_next = false;
-                            c.seq += 1;
-                            bump(&hub.counters.dropped);
-                            continue;
-                        }
-                        let now = utc_text(6);
-                        let events = updates_text("update", step.changes.iter().copied(), &now);
-                        c.send("l2_data", &events).await?;
-                        bump(&hub.counters.updates);
+                step = next_step(&mut rx) => {
+                    let step = match c.out.begin_step(step, &mut rx, &mut stalled).await {
+                        Flow::Go(step) => step,
+                        Flow::Skip => continue,
+                        Flow::End => return Ok(()),
+                    };
+                    if step.has(Fault::Malformed) {
+                        bump(&hub.counters.malformed);
+                        c.out.text(format!("{{\"channel\":\"l2_data\",\"timestamp\":\"{}\",\"sequence_num\":", utc_text(9))).await?;
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        bump(&hub.counters.slow_consumers);
-                        c.out.close(CloseCode::Policy, "slow consumer").await;
-                        return Ok(());
+                    drop_next |= step.has(Fault::Drop);
+                    if drop_next {
+                        // The message is lost on the way: its sequence number is used up.
+                        drop_next = false;
+                        c.seq += 1;
+                        bump(&hub.counters.dropped);
+                        continue;
                     }
-                    Err(RecvError::Closed) => return Ok(()),
-                },
+                    let now = utc_text(6);
+                    let events = updates_text("update", step.changes.iter().copied(), &now);
+                    c.send("l2_data", &events).await?;
+                    bump(&hub.counters.updates);
+                }
                 _ = hb.tick(), if heartbeats && !stalled => {
                     hb_counter += 1;
                     let now = utc_text(9).replace('T', " ").replace('Z', " +0000 UTC");

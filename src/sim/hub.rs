@@ -335,6 +335,16 @@ pub(crate) struct Out {
     pub last_sent: Instant,
 }
 
+/// What a venue's connection loop does with a step after [`Out::begin_step`].
+pub(crate) enum Flow {
+    /// Send this step the venue's way.
+    Go(Arc<Step>),
+    /// Nothing to send for it.
+    Skip,
+    /// The session is over.
+    End,
+}
+
 /// The peer is gone; end the session.
 #[derive(Debug)]
 pub(crate) struct Gone;
@@ -374,6 +384,39 @@ impl Out {
             .send(Message::Ping(payload))
             .await
             .map_err(|_| Gone)
+    }
+
+    /// Take the next step of a subscription, handling what every venue handles alike: a close
+    /// fault closes the socket, a stall fault stops all sending (the subscription is dropped and
+    /// pings stop), a session too slow for the broadcast is closed as a slow consumer. Each is
+    /// counted. What is left ([`Flow::Go`]) is the venue's to send.
+    pub async fn begin_step(
+        &mut self,
+        step: Result<Arc<Step>, broadcast::error::RecvError>,
+        rx: &mut Option<broadcast::Receiver<Arc<Step>>>,
+        stalled: &mut bool,
+    ) -> Flow {
+        let counters = &self.hub.counters;
+        match step {
+            Ok(step) if step.has(Fault::Close) => {
+                bump(&counters.closed);
+                self.close(CloseCode::Away, "simulated close").await;
+                Flow::End
+            }
+            Ok(step) if step.has(Fault::Stall) => {
+                bump(&counters.stalled);
+                *stalled = true;
+                *rx = None;
+                Flow::Skip
+            }
+            Ok(step) => Flow::Go(step),
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                bump(&counters.slow_consumers);
+                self.close(CloseCode::Policy, "slow consumer").await;
+                Flow::End
+            }
+            Err(broadcast::error::RecvError::Closed) => Flow::End,
+        }
     }
 
     /// Send a close frame and flush; the session ends after this.

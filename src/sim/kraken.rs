@@ -19,13 +19,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::net::TcpStream;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::faults::Fault;
-use super::hub::{Gone, Hub, Out, advance_view, bump, json_str, next_step, top_of, utc_text};
+use super::hub::{Flow, Gone, Hub, Out, advance_view, bump, json_str, next_step, top_of, utc_text};
 use super::market::Change;
 use crate::book::Book;
 use crate::types::Side;
@@ -230,55 +229,41 @@ pub(crate) async fn session(hub: Arc<Hub>, ws: WebSocketStream<TcpStream>) {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                     Some(Ok(_)) => {}
                 },
-                step = next_step(&mut rx) => match step {
-                    Ok(step) => {
-                        if step.has(Fault::Close) {
-                            bump(&hub.counters.closed);
-                            out.close(CloseCode::Away, "simulated close").await;
-                            return Ok(());
-                        }
-                        if step.has(Fault::Stall) {
-                            bump(&hub.counters.stalled);
-                            stalled = true;
-                            rx = None;
-                            continue;
-                        }
-                        if step.has(Fault::Malformed) {
-                            bump(&hub.counters.malformed);
-                            out.text(format!("{{\"channel\":\"book\",\"type\":\"update\",\"data\":[{{\"symbol\":\"{SYMBOL}\",\"bids\":[{{\"price\":")).await?;
-                        }
-                        drop_next |= step.has(Fault::Drop);
-                        corrupt_next |= step.has(Fault::Checksum);
-                        let Some(v) = sub.as_mut() else { continue };
-                        for c in &step.changes {
-                            v.mirror.set(c.side, c.price, c.qty);
-                        }
-                        let diff = advance_view(&mut v.view, &v.mirror, &step.changes, v.depth, false);
-                        if diff.is_empty() {
-                            continue;
-                        }
-                        if drop_next {
-                            drop_next = false;
-                            bump(&hub.counters.dropped);
-                            continue;
-                        }
-                        let mut sum = checksum::kraken(&v.view, 1, 8);
-                        if corrupt_next {
-                            corrupt_next = false;
-                            sum = sum.wrapping_add(1);
-                            bump(&hub.counters.corrupted);
-                        }
-                        let (bids, asks) = split(diff);
-                        out.text(book_message("update", &bids, &asks, sum)).await?;
-                        bump(&hub.counters.updates);
+                step = next_step(&mut rx) => {
+                    let step = match out.begin_step(step, &mut rx, &mut stalled).await {
+                        Flow::Go(step) => step,
+                        Flow::Skip => continue,
+                        Flow::End => return Ok(()),
+                    };
+                    if step.has(Fault::Malformed) {
+                        bump(&hub.counters.malformed);
+                        out.text(format!("{{\"channel\":\"book\",\"type\":\"update\",\"data\":[{{\"symbol\":\"{SYMBOL}\",\"bids\":[{{\"price\":")).await?;
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        bump(&hub.counters.slow_consumers);
-                        out.close(CloseCode::Policy, "slow consumer").await;
-                        return Ok(());
+                    drop_next |= step.has(Fault::Drop);
+                    corrupt_next |= step.has(Fault::Checksum);
+                    let Some(v) = sub.as_mut() else { continue };
+                    for c in &step.changes {
+                        v.mirror.set(c.side, c.price, c.qty);
                     }
-                    Err(RecvError::Closed) => return Ok(()),
-                },
+                    let diff = advance_view(&mut v.view, &v.mirror, &step.changes, v.depth, false);
+                    if diff.is_empty() {
+                        continue;
+                    }
+                    if drop_next {
+                        drop_next = false;
+                        bump(&hub.counters.dropped);
+                        continue;
+                    }
+                    let mut sum = checksum::kraken(&v.view, 1, 8);
+                    if corrupt_next {
+                        corrupt_next = false;
+                        sum = sum.wrapping_add(1);
+                        bump(&hub.counters.corrupted);
+                    }
+                    let (bids, asks) = split(diff);
+                    out.text(book_message("update", &bids, &asks, sum)).await?;
+                    bump(&hub.counters.updates);
+                }
                 _ = hb.tick(), if sub.is_some() && !stalled => {
                     if out.last_sent.elapsed() >= period {
                         out.text("{\"channel\":\"heartbeat\"}".into()).await?;
