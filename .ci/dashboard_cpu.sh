@@ -5,7 +5,8 @@
 #
 # Usage: .ci/dashboard_cpu.sh [SECONDS] [WARMUP]      (defaults: 30, 10)
 # Env: DEPTHAGG_BIN (default: the release binary, built if missing), COLS, ROWS (160, 48).
-# Prints one line: percent of one core, RSS at the start and end of the window. Needs tmux.
+# Prints one line: percent of one core, RSS at the start and end of the window; fails unless
+# all four venues show live in the status panel at the end. Needs tmux.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,10 +55,17 @@ t0=$(ticks) rss0=$(rss_mib) s0=$(date +%s.%N)
 sleep "$seconds"
 kill -0 "$pid" 2>/dev/null || { echo "dashboard_cpu: the dashboard exited while measured" >&2; exit 1; }
 t1=$(ticks) rss1=$(rss_mib) s1=$(date +%s.%N)
-live=$(tmux -S "$sock" capture-pane -p | grep -c -i "live" || true)
+# A figure for a dashboard whose venues are not live would not be the figure asked for: the
+# status panel's four rows (`1 binance  live ...`) must all say live at the end of the window.
+live=$(tmux -S "$sock" capture-pane -p | grep -c -E '^[1-4] (binance|coinbase|kraken|bitfinex) +live ' || true)
+if [[ $live -ne 4 ]]; then
+  echo "dashboard_cpu: $live of 4 venues live at the end of the window; no figure" >&2
+  tmux -S "$sock" capture-pane -p >&2
+  exit 1
+fi
 
 awk -v t0="$t0" -v t1="$t1" -v hz="$hz" -v s0="$s0" -v s1="$s1" -v r0="$rss0" -v r1="$rss1" \
   -v c="$cols" -v r="$rows" -v live="$live" 'BEGIN {
-  printf "dashboard --demo at %dx%d: %.1f %% of one core over %.0f s; RSS %s MiB -> %s MiB; %d screen lines say live\n",
+  printf "dashboard --demo at %dx%d: %.1f %% of one core over %.0f s; RSS %s MiB -> %s MiB; %d of 4 venues live\n",
     c, r, 100 * (t1 - t0) / hz / (s1 - s0), s1 - s0, r0, r1, live
 }'
